@@ -115,7 +115,9 @@ impl StreamDescriptor {
     /// `{bitrate}-{codecs}-{width}-{height}-{language}-{channels}-{name}-{frameRate}-{videoRange}`.
     pub fn preimage(&self) -> String {
         let bitrate = js::number_to_string(self.bitrate.unwrap_or(0.0));
-        let codecs = present(&self.codecs).map(normalize_codecs).unwrap_or_default();
+        let codecs = present(&self.codecs)
+            .map(normalize_codecs)
+            .unwrap_or_default();
         let width = self.width.map(|w| w.to_string()).unwrap_or_default();
         let height = self.height.map(|h| h.to_string()).unwrap_or_default();
         let language = present(&self.language)
@@ -321,7 +323,11 @@ impl InfoHash {
     /// stream swarm id — 20 ASCII characters.
     pub fn from_stream_swarm_id(stream_swarm_id: &str) -> Self {
         let digest = Sha1::digest(stream_swarm_id.as_bytes());
-        Self(twenty(BASE64.encode(digest.get(..15).unwrap_or_default()).as_bytes()))
+        Self(twenty(
+            BASE64
+                .encode(digest.get(..15).unwrap_or_default())
+                .as_bytes(),
+        ))
     }
 
     /// P2P Media Loader 2.2.x: Base64 of bytes 1..16 of MD5. 2.2 stream ids use
@@ -329,7 +335,11 @@ impl InfoHash {
     /// meet 2.3 swarms; use this only to serve 2.2 peers.
     pub fn legacy_2_2_from_stream_swarm_id(stream_swarm_id: &str) -> Self {
         let digest = Md5::digest(stream_swarm_id.as_bytes());
-        Self(twenty(BASE64.encode(digest.get(1..16).unwrap_or_default()).as_bytes()))
+        Self(twenty(
+            BASE64
+                .encode(digest.get(1..16).unwrap_or_default())
+                .as_bytes(),
+        ))
     }
 }
 
@@ -373,7 +383,10 @@ mod tests {
     #[test]
     fn codec_normalisation() {
         assert_eq!(normalize_codecs("avc1.66.30"), "avc1.42001e");
-        assert_eq!(normalize_codecs(" MP4A.40.2 , avc1.100.31"), "avc1.64001f,mp4a.40.2");
+        assert_eq!(
+            normalize_codecs(" MP4A.40.2 , avc1.100.31"),
+            "avc1.64001f,mp4a.40.2"
+        );
         // Not canonical decimals: left alone.
         assert_eq!(normalize_codecs("avc1.066.30"), "avc1.066.30");
         assert_eq!(normalize_codecs("avc1.-0.30"), "avc1.-0.30");
@@ -405,12 +418,12 @@ mod tests {
 
     #[test]
     fn binary_strings() {
-        let id = OfferId::from_binary_string("\u{cf}\u{b5}\u{c}CqT\u{f7}u\u{9e}P\u{a8}\u{b2}\u{cb}\u{d2}\u{fb}\u{15}5\u{7}x\u{e4}").unwrap();
+        let id = OfferId::from_binary_string(
+            "\u{cf}\u{b5}\u{c}CqT\u{f7}u\u{9e}P\u{a8}\u{b2}\u{cb}\u{d2}\u{fb}\u{15}5\u{7}x\u{e4}",
+        )
+        .unwrap();
         assert_eq!(id.0[0], 0xcf);
-        assert_eq!(
-            OfferId::from_binary_string(&id.to_binary_string()),
-            Ok(id)
-        );
+        assert_eq!(OfferId::from_binary_string(&id.to_binary_string()), Ok(id));
         assert_eq!(
             PeerId::from_binary_string("short"),
             Err(BinaryStringError::WrongLength(5))

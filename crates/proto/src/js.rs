@@ -9,21 +9,14 @@ use std::cmp::Ordering;
 fn is_js_whitespace(c: char) -> bool {
     matches!(
         c,
-        '\u{9}'
-            | '\u{a}'
-            | '\u{b}'
-            | '\u{c}'
-            | '\u{d}'
-            | ' '
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-            | '\u{feff}'
+        '\u{9}' | '\u{a}' | '\u{b}' | '\u{c}' | '\u{d}' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
     )
 }
 
@@ -151,7 +144,9 @@ mod tests {
         assert_eq!(string_to_number(".5"), 0.5);
         assert_eq!(string_to_number("5."), 5.0);
         assert_eq!(string_to_number("-Infinity"), f64::NEG_INFINITY);
-        for nan in ["abc", "inf", "NaN", "1_000", "0x", "-0x10", "1e", "+", ".", "30fps"] {
+        for nan in [
+            "abc", "inf", "NaN", "1_000", "0x", "-0x10", "1e", "+", ".", "30fps",
+        ] {
             assert!(string_to_number(nan).is_nan(), "{nan}");
         }
     }
@@ -163,7 +158,10 @@ mod tests {
         assert_eq!(number_to_string(-0.0), "0");
         assert_eq!(number_to_string(1e21), "1e+21");
         assert_eq!(number_to_string(1e-7), "1e-7");
-        assert_eq!(number_to_string(123456789012345680000.0), "123456789012345680000");
+        assert_eq!(
+            number_to_string(123456789012345680000.0),
+            "123456789012345680000"
+        );
         assert_eq!(number_to_string(f64::NAN), "NaN");
     }
 

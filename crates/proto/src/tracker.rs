@@ -386,7 +386,9 @@ impl ClientMessage {
                 info_hash: id(w.info_hash.as_ref().and_then(OneOrMany::one), "info_hash")?,
                 peer_id: id(w.peer_id.as_deref(), "peer_id")?,
                 to_peer_id: id(w.to_peer_id.as_deref(), "to_peer_id")?,
-                answer: w.answer.ok_or(TrackerMessageError::MissingField("answer"))?,
+                answer: w
+                    .answer
+                    .ok_or(TrackerMessageError::MissingField("answer"))?,
                 offer_id: id(w.offer_id.as_deref(), "offer_id")?,
                 tracker_id: w.trackerid,
             })),
@@ -427,7 +429,7 @@ struct AnnounceResponseOut<'a> {
     incomplete: u64,
     action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
-    interval: Option<f64>,
+    interval: Option<serde_json::Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
     info_hash: Option<&'a InfoHash>,
     #[serde(rename = "tracker id", skip_serializing_if = "Option::is_none")]
@@ -479,7 +481,7 @@ impl TrackerMessage {
                 complete: r.complete.unwrap_or(0),
                 incomplete: r.incomplete.unwrap_or(0),
                 action: Action::Announce,
-                interval: r.interval_secs,
+                interval: r.interval_secs.and_then(json_seconds),
                 info_hash: r.info_hash.as_ref(),
                 tracker_id: r.tracker_id.as_deref(),
                 warning: r.warning.as_deref(),
@@ -515,8 +517,7 @@ impl TrackerMessage {
                 info_hash: f.info_hash.as_ref(),
             }),
         };
-        // Cannot fail: see `ClientMessage::to_json`. A non-finite interval
-        // serializes as null.
+        // Cannot fail: see `ClientMessage::to_json`. A non-finite interval is left out.
         result.unwrap_or_default()
     }
 
@@ -545,7 +546,8 @@ impl TrackerMessage {
             Some("announce") => {
                 if let Some(offer) = w.offer {
                     return Ok(Self::Offer(RelayedOffer {
-                        info_hash: info_hash.ok_or(TrackerMessageError::MissingField("info_hash"))?,
+                        info_hash: info_hash
+                            .ok_or(TrackerMessageError::MissingField("info_hash"))?,
                         peer_id: id(w.peer_id.as_deref(), "peer_id")?,
                         offer,
                         offer_id: id(w.offer_id.as_deref(), "offer_id")?,
@@ -553,7 +555,8 @@ impl TrackerMessage {
                 }
                 if let Some(answer) = w.answer {
                     return Ok(Self::Answer(RelayedAnswer {
-                        info_hash: info_hash.ok_or(TrackerMessageError::MissingField("info_hash"))?,
+                        info_hash: info_hash
+                            .ok_or(TrackerMessageError::MissingField("info_hash"))?,
                         peer_id: id(w.peer_id.as_deref(), "peer_id")?,
                         answer,
                         offer_id: id(w.offer_id.as_deref(), "offer_id")?,
@@ -579,14 +582,25 @@ impl TrackerMessage {
                     .collect::<Result<_, TrackerMessageError>>()?;
                 Ok(Self::Scrape(ScrapeResponse {
                     files,
-                    min_request_interval_secs: w
-                        .flags
-                        .and_then(|f| count(f.min_request_interval.as_ref(), "min_request_interval").ok().flatten()),
+                    min_request_interval_secs: w.flags.and_then(|f| {
+                        count(f.min_request_interval.as_ref(), "min_request_interval")
+                            .ok()
+                            .flatten()
+                    }),
                 }))
             }
             Some(other) => Err(TrackerMessageError::UnknownAction(other.to_owned())),
             None => Err(TrackerMessageError::MissingAction),
         }
+    }
+}
+
+/// Seconds as JSON: an integer when integral (`120`, not `120.0`).
+fn json_seconds(secs: f64) -> Option<serde_json::Number> {
+    if secs.fract() == 0.0 && (0.0..9.0e15).contains(&secs) {
+        Some(serde_json::Number::from(secs as u64))
+    } else {
+        serde_json::Number::from_f64(secs)
     }
 }
 

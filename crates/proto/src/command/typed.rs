@@ -288,7 +288,12 @@ impl PeerCommand {
     /// encoded bytes are identical to theirs.
     pub fn to_raw(&self) -> Result<RawCommand, EncodeError> {
         let code = self.code();
-        let refs = |r: &SegmentRef| vec![(b'i', Item::Int(r.segment_id)), (b'r', Item::Int(r.request_id))];
+        let refs = |r: &SegmentRef| {
+            vec![
+                (b'i', Item::Int(r.segment_id)),
+                (b'r', Item::Int(r.request_id)),
+            ]
+        };
         let fields = match self {
             Self::SegmentsAnnouncement(a) => {
                 let mut f = Vec::new();
@@ -301,7 +306,10 @@ impl PeerCommand {
                 f
             }
             Self::SegmentRequest(r) => {
-                let mut f = vec![(b'i', Item::Int(r.segment_id)), (b'r', Item::Int(r.request_id))];
+                let mut f = vec![
+                    (b'i', Item::Int(r.segment_id)),
+                    (b'r', Item::Int(r.request_id)),
+                ];
                 if r.byte_from > 0 {
                     f.push((b'b', Item::Int(signed('b', r.byte_from)?)));
                 }
@@ -312,7 +320,9 @@ impl PeerCommand {
                 (b's', Item::Int(signed('s', d.byte_length)?)),
                 (b'r', Item::Int(d.request_id)),
             ],
-            Self::SegmentDataSendingCompleted(r) | Self::SegmentAbsent(r) | Self::CancelSegmentRequest(r) => refs(r),
+            Self::SegmentDataSendingCompleted(r)
+            | Self::SegmentAbsent(r)
+            | Self::CancelSegmentRequest(r) => refs(r),
             Self::Extension(raw) => return Ok(raw.clone()),
         };
         Ok(RawCommand { code, fields })
@@ -348,7 +358,9 @@ impl PeerCommand {
                     byte_length: non_negative(&raw, b's', s)?,
                 })
             }
-            CommandCode::SegmentDataSendingCompleted => Self::SegmentDataSendingCompleted(segment_ref(&raw)?),
+            CommandCode::SegmentDataSendingCompleted => {
+                Self::SegmentDataSendingCompleted(segment_ref(&raw)?)
+            }
             CommandCode::SegmentAbsent => Self::SegmentAbsent(segment_ref(&raw)?),
             CommandCode::CancelSegmentRequest => Self::CancelSegmentRequest(segment_ref(&raw)?),
         })
@@ -367,6 +379,9 @@ impl PeerCommand {
     /// The framed data-channel messages for this command, split to
     /// `max_message_size` as JS peers split (see [`super::DEFAULT_MAX_MESSAGE_SIZE`]).
     pub fn encode(&self, max_message_size: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
-        Ok(frame::frame_payload(&self.encode_payload()?, max_message_size))
+        Ok(frame::frame_payload(
+            &self.encode_payload()?,
+            max_message_size,
+        ))
     }
 }

@@ -69,8 +69,9 @@ pub fn looks_like_command(chunk: &[u8]) -> bool {
 ///
 /// The split count is `ceil(len / max)`, plus one if the parts would then not
 /// fit with their frames; that correction is applied once only, so for very
-/// small `max` parts exceed it (golden vectors 18 and 30). `max` of zero is
-/// treated as one.
+/// small `max` parts exceed it (golden vectors 18 and 30). Parts stay within
+/// `max` whenever `len <= max²/9 − max`: with the default 65 535 that is any
+/// payload up to about 477 MB. `max` of zero is treated as one.
 pub(crate) fn frame_payload(payload: &[u8], max_message_size: usize) -> Vec<Vec<u8>> {
     let max = max_message_size.max(1);
     if payload.len() + FRAMES_LEN <= max {

@@ -1,1 +1,185 @@
-fn main() {}
+//! Project automation. `cargo xtask test` runs every test tier and gate, and
+//! installs what they need (npm packages, the wasm32 target) on a fresh
+//! machine; `.ci/run` runs exactly that.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+/// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
+const PURE_CRATES: &[&str] = &["p2pml-proto"];
+/// Dependencies a pure crate must never pull in.
+const FORBIDDEN_IN_PURE: &[&str] = &[
+    "tokio",
+    "async-std",
+    "mio",
+    "web-sys",
+    "js-sys",
+    "wasm-bindgen",
+    "reqwest",
+    "hyper",
+    "getrandom",
+];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        _ => {
+            eprintln!("usage: cargo xtask test    # every test tier and gate (what CI runs)");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Runs a command in the repository root, failing with its name.
+fn run(label: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("\n==> {label}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("could not start {program}"))?;
+    if !status.success() {
+        bail!("{label} failed ({status})");
+    }
+    println!(
+        "<== {label}: ok in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .with_context(|| format!("could not start {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn npm_packages_current() -> bool {
+    let installed = root().join("node_modules/.package-lock.json");
+    let lock = root().join("package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(&installed), modified(&lock)), (Some(i), Some(l)) if i >= l)
+}
+
+fn test() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+
+    // Installs, idempotent: what a fresh machine lacks.
+    if ci || !npm_packages_current() {
+        run(
+            "npm packages (P2P Media Loader for interop tests)",
+            "npm",
+            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            &[],
+        )?;
+    }
+    run(
+        "wasm32 target",
+        "rustup",
+        &["target", "add", "wasm32-unknown-unknown"],
+        &[],
+    )?;
+
+    // Gates.
+    run("format", "cargo", &["fmt", "--all", "--check"], &[])?;
+    run(
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run(
+        "docs",
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    for krate in PURE_CRATES {
+        check_pure(krate)?;
+        run(
+            &format!("{krate} builds for the browser"),
+            "cargo",
+            &[
+                "check",
+                "--locked",
+                "-p",
+                krate,
+                "--target",
+                "wasm32-unknown-unknown",
+            ],
+            &[],
+        )?;
+    }
+
+    // Tests: unit, fixtures, properties, interop with the real JS peer, CLI.
+    run("tests", "cargo", &["test", "--workspace", "--locked"], &[])?;
+    // The fuzz targets live in their own workspace; keep them compiling.
+    run(
+        "fuzz targets compile",
+        "cargo",
+        &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
+        &[],
+    )?;
+
+    println!(
+        "\nall checks passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Fails if a pure crate depends, even indirectly, on a runtime or I/O crate.
+fn check_pure(krate: &str) -> anyhow::Result<()> {
+    println!("\n==> {krate} stays pure (no runtime or I/O dependencies)");
+    let tree = output(
+        "cargo",
+        &[
+            "tree", "--locked", "-p", krate, "-e", "normal", "--prefix", "none",
+        ],
+    )?;
+    let offending: Vec<&str> = tree
+        .lines()
+        .filter(|line| {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            FORBIDDEN_IN_PURE.contains(&name)
+        })
+        .collect();
+    if !offending.is_empty() {
+        bail!("{krate} depends on {}", offending.join(", "));
+    }
+    println!("<== {krate} is pure");
+    Ok(())
+}

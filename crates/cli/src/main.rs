@@ -1,1 +1,37 @@
-fn main() {}
+//! `p2pml`: tools for P2P Media Loader swarms. For now, the wire inspector.
+
+mod wire;
+
+use clap::{Parser, Subcommand};
+
+/// Tools for P2P Media Loader–compatible swarms.
+#[derive(Parser)]
+#[command(name = "p2pml", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Decode and encode peer messages, compute swarm identities.
+    #[command(subcommand)]
+    Wire(wire::WireCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

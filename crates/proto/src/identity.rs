@@ -185,6 +185,7 @@ fn canonical_integer(s: &str) -> Option<f64> {
 }
 
 /// JS `n.toString(16)` for an integral `n` below 1e21.
+#[expect(clippy::cast_possible_truncation, reason = "integral and below 2^70")]
 fn js_hex(v: f64) -> String {
     // Integral and below 1e21 < 2^70, so the conversion is exact.
     let magnitude = v.abs() as u128;

@@ -292,7 +292,8 @@ impl AnnounceRequest {
             return Err(TrackerMessageError::TooManyOffers(offers.len()));
         }
         Ok(Self {
-            numwant: offers.len() as u32,
+            // At most MAX_OFFERS_PER_ANNOUNCE, checked above.
+            numwant: u32::try_from(offers.len()).unwrap_or(u32::MAX),
             uploaded: 0,
             downloaded: 0,
             left: None,
@@ -397,7 +398,7 @@ impl ClientMessage {
                 Ok(Self::Announce(AnnounceRequest {
                     numwant: count(w.numwant.as_ref(), "numwant")?
                         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                        .unwrap_or(offers.len() as u32),
+                        .unwrap_or_else(|| u32::try_from(offers.len()).unwrap_or(u32::MAX)),
                     uploaded: count(w.uploaded.as_ref(), "uploaded")?.unwrap_or(0),
                     downloaded: count(w.downloaded.as_ref(), "downloaded")?.unwrap_or(0),
                     left: count(w.left.as_ref(), "left")?,
@@ -596,6 +597,7 @@ impl TrackerMessage {
 }
 
 /// Seconds as JSON: an integer when integral (`120`, not `120.0`).
+#[expect(clippy::cast_possible_truncation, reason = "integral and below 2^53")]
 fn json_seconds(secs: f64) -> Option<serde_json::Number> {
     if secs.fract() == 0.0 && (0.0..9.0e15).contains(&secs) {
         Some(serde_json::Number::from(secs as u64))
@@ -705,13 +707,16 @@ fn number(value: &Value) -> Option<f64> {
     .filter(|v: &f64| v.is_finite() && *v >= 0.0)
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "integral and non-negative; saturates"
+)]
 fn count(value: Option<&Value>, field: &'static str) -> Result<Option<u64>, TrackerMessageError> {
     value
         .filter(|v| !v.is_null())
         .map(|v| {
             number(v)
                 .filter(|n| n.fract() == 0.0)
-                // Integral and non-negative; saturates above u64::MAX.
                 .map(|n| n as u64)
                 .ok_or(TrackerMessageError::BadNumber(field))
         })

@@ -2,6 +2,15 @@
 //! our encoder reproduces its bytes except where its output is broken, and
 //! our receive path decodes its bytes to what its decoder returned.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    missing_docs,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity
+)]
+
 mod common;
 
 use p2pml_proto::command::{CommandJoiner, Joined, MessageKind, PeerCommand, RawCommand, classify};

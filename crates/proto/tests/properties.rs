@@ -1,6 +1,15 @@
 //! Property tests: every encoder round-trips through its decoder, and no
 //! input makes a decoder panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    missing_docs,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity
+)]
+
 use p2pml_proto::command::{
     Announcement, CommandJoiner, Incoming, Item, Joined, MAX_BLOCKS, PeerCommand,
     PeerMessageReader, RawCommand, SegmentData, SegmentRef, SegmentRequest,

@@ -1,6 +1,15 @@
 //! Stream short ids, stream swarm ids and info hashes computed by the real
 //! p2p-media-loader-core 2.3.1 (`p2pml-swarm-examples.json`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    missing_docs,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity
+)]
+
 mod common;
 
 use p2pml_proto::identity::{
@@ -19,8 +28,8 @@ fn descriptor(props: &Value) -> StreamDescriptor {
     StreamDescriptor {
         bitrate: props["bitrate"].as_f64(),
         codecs: text(&props["codecs"]),
-        width: props["width"].as_u64().map(|w| w as u32),
-        height: props["height"].as_u64().map(|h| h as u32),
+        width: props["width"].as_u64().map(|w| u32::try_from(w).unwrap()),
+        height: props["height"].as_u64().map(|h| u32::try_from(h).unwrap()),
         language: text(&props["language"]),
         channels: text(&props["channels"]),
         name: text(&props["name"]),

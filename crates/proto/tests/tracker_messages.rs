@@ -2,6 +2,15 @@
 //! bittorrent-tracker server re-serializes byte for byte, and the dialects of
 //! aquatic_ws and wt-tracker parse.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    missing_docs,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity
+)]
+
 mod common;
 
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId};

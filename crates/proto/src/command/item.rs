@@ -39,6 +39,7 @@ pub enum Item {
 }
 
 /// Appends the minimal sign-magnitude encoding of `v`: `0x0N ‖ magnitude[N]`.
+#[expect(clippy::cast_possible_truncation, reason = "extracting bytes; n <= 9")]
 pub(crate) fn write_int(out: &mut Vec<u8>, v: i64) {
     let magnitude = u128::from(v.unsigned_abs());
     let bits = if magnitude == 0 {
@@ -63,6 +64,10 @@ pub(crate) fn write_int(out: &mut Vec<u8>, v: i64) {
 /// Appends a similar-int-array. Values are grouped by block in first-appearance
 /// order (exactly as JS does); a block with more than 255 values is emitted as
 /// several block entries with the same base, which JS decoders concatenate.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "low bytes by design; blocks <= 255 checked"
+)]
 pub(crate) fn write_int_array(out: &mut Vec<u8>, values: &[i64]) -> Result<(), EncodeError> {
     let mut order: Vec<(i64, Vec<u8>)> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
@@ -97,6 +102,7 @@ pub(crate) fn write_int_array(out: &mut Vec<u8>, values: &[i64]) -> Result<(), E
 }
 
 /// Appends a string item whose 12-bit length counts UTF-8 bytes.
+#[expect(clippy::cast_possible_truncation, reason = "len <= 4095 checked above")]
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) -> Result<(), EncodeError> {
     let len = s.len();
     if len > MAX_STRING_LEN {

@@ -178,6 +178,11 @@ impl PeerMessageReader {
         }
     }
 
+    /// Whether a split command is partly received.
+    pub fn is_joining(&self) -> bool {
+        self.joiner.is_collecting()
+    }
+
     /// Handles one received message.
     pub fn read<'a>(&mut self, message: &'a [u8]) -> Result<Incoming<'a>, ReceiveError> {
         if classify(message) == MessageKind::SegmentData {

@@ -217,6 +217,10 @@ fn json_int(v: &Value) -> Option<i64> {
     }
     let f = v.as_f64()?;
     // JS accepts integral Numbers such as 1e3; anything else makes BigInt throw.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "integral and within i64 range"
+    )]
     (f.fract() == 0.0 && f.abs() < 9.2e18).then_some(f as i64)
 }
 

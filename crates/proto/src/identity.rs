@@ -84,11 +84,18 @@ pub enum IdentityError {
 /// `None` and empty strings are both "missing", as JS's falsy checks treat
 /// them. Integrations pass numeric `channels`/`frame_rate` as strings (and
 /// leave out a numeric 0, which JS treats as missing).
+///
+/// What the hls.js integration puts here (SPEC §3.3), which the hash depends
+/// on: for a `main` stream (each `EXT-X-STREAM-INF`), the bitrate and, only if
+/// that bitrate is not 0, the **video** codecs, resolution, frame rate and
+/// video range; for a `secondary` stream (each `EXT-X-MEDIA TYPE=AUDIO`),
+/// bitrate 0, the **audio** codec, language, channels and name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamDescriptor {
     /// Bits per second (hls.js: BANDWIDTH, else AVERAGE-BANDWIDTH); `None` is 0.
     pub bitrate: Option<f64>,
-    /// Codec list as in `CODECS`, comma-separated.
+    /// Comma-separated codecs: only the video ones for a main stream, the
+    /// audio one for a secondary stream (not the whole `CODECS` attribute).
     pub codecs: Option<String>,
     /// Width in pixels.
     pub width: Option<u32>,

@@ -53,15 +53,23 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
     }
 }
 
+/// The exact integer, rounded once to the nearest `f64` as JS does. Past
+/// 2^128 (over 32 hex digits) the remaining digits are accumulated in `f64`.
 fn radix_integer(digits: &str, radix: u32) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    let mut value = 0f64;
+    let mut exact: Option<u128> = Some(0);
+    let mut approx = 0f64;
     for c in digits.chars() {
-        value = value * f64::from(radix) + f64::from(c.to_digit(radix)?);
+        let d = c.to_digit(radix)?;
+        exact = exact
+            .and_then(|v| v.checked_mul(u128::from(radix)))
+            .and_then(|v| v.checked_add(u128::from(d)));
+        approx = approx * f64::from(radix) + f64::from(d);
     }
-    Some(value)
+    #[expect(clippy::cast_precision_loss, reason = "rounding to f64 is the point")]
+    Some(exact.map_or(approx, |v| v as f64))
 }
 
 /// `[+-]? (digits (. digits?)? | . digits) ([eE] [+-]? digits)?`
@@ -140,6 +148,11 @@ mod tests {
         assert_eq!(string_to_number(" 29.970\n"), 29.97);
         assert_eq!(string_to_number(""), 0.0);
         assert_eq!(string_to_number("0x1E"), 30.0);
+        // Rounded once, as JS does (digit-by-digit rounding gives ...870).
+        assert_eq!(
+            number_to_string(string_to_number("0x200000000000011")),
+            "144115188075855900"
+        );
         assert_eq!(string_to_number("1e2"), 100.0);
         assert_eq!(string_to_number(".5"), 0.5);
         assert_eq!(string_to_number("5."), 5.0);

@@ -32,7 +32,8 @@ use serde_json::Value;
 use crate::identity::{BinaryStringError, InfoHash, OfferId, PeerId};
 
 /// Most offers we put in one announce. aquatic_ws relays at most 10, and
-/// P2P Media Loader sends 5; `numwant` always equals the number of offers.
+/// P2P Media Loader sends 5. [`AnnounceRequest::new`] sets `numwant` to the
+/// number of offers (wt-tracker relays at most `numwant`).
 pub const MAX_OFFERS_PER_ANNOUNCE: usize = 10;
 
 /// The announce `event`. `update`, `empty` and a missing event all mean a
@@ -322,8 +323,9 @@ struct AnnounceOut<'a> {
     peer_id: &'a PeerId,
     #[serde(skip_serializing_if = "Option::is_none")]
     trackerid: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[Offer]>::is_empty")]
-    offers: &'a [Offer],
+    /// Left out for `stopped` and `completed`, as the reference client does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offers: Option<&'a [Offer]>,
 }
 
 #[derive(Serialize)]
@@ -358,7 +360,14 @@ impl ClientMessage {
                 info_hash: &a.info_hash,
                 peer_id: &a.peer_id,
                 trackerid: a.tracker_id.as_deref(),
-                offers: &a.offers,
+                offers: match a.event {
+                    Some(AnnounceEvent::Stopped | AnnounceEvent::Completed)
+                        if a.offers.is_empty() =>
+                    {
+                        None
+                    }
+                    _ => Some(&a.offers),
+                },
             }),
             Self::Answer(a) => serde_json::to_string(&AnswerOut {
                 action: Action::Announce,
@@ -391,7 +400,7 @@ impl ClientMessage {
                     .answer
                     .ok_or(TrackerMessageError::MissingField("answer"))?,
                 offer_id: id(w.offer_id.as_deref(), "offer_id")?,
-                tracker_id: w.trackerid,
+                tracker_id: lenient_text(w.trackerid),
             })),
             Some("announce") => {
                 let offers = w.offers.unwrap_or_default();
@@ -405,7 +414,7 @@ impl ClientMessage {
                     event: parse_event(w.event.as_deref())?,
                     info_hash: id(w.info_hash.as_ref().and_then(OneOrMany::one), "info_hash")?,
                     peer_id: id(w.peer_id.as_deref(), "peer_id")?,
-                    tracker_id: w.trackerid,
+                    tracker_id: lenient_text(w.trackerid),
                     offers,
                 }))
             }
@@ -523,15 +532,16 @@ impl TrackerMessage {
     }
 
     /// Parses a tracker's JSON frame (what a client receives).
+    ///
+    /// Lenient where trackers in the field differ: a `failure reason` is
+    /// reported even if the rest is malformed; informational fields of the
+    /// wrong type or with impossible values are ignored; an `interval` of 0
+    /// falls back to `min interval`, as the reference client does. Only what
+    /// is needed to act on the message (ids, SDP) is required.
     pub fn parse(text: &str) -> Result<Self, TrackerMessageError> {
         let w: Wire = parse_wire(text)?;
-        let info_hash = w
-            .info_hash
-            .as_ref()
-            .and_then(OneOrMany::one)
-            .map(|s| id(Some(s), "info_hash"))
-            .transpose()?;
-        if let Some(reason) = w.failure_reason {
+        let info_hash = w.info_hash.as_ref().and_then(OneOrMany::one);
+        if let Some(reason) = lenient_text(w.failure_reason) {
             let action = match w.action.as_deref() {
                 Some("announce") => Some(Action::Announce),
                 Some("scrape") => Some(Action::Scrape),
@@ -539,10 +549,12 @@ impl TrackerMessage {
             };
             return Ok(Self::Failure(Failure {
                 action,
-                info_hash,
+                // bittorrent-tracker may echo a malformed or list-valued hash.
+                info_hash: info_hash.and_then(|s| InfoHash::from_binary_string(s).ok()),
                 reason,
             }));
         }
+        let info_hash = info_hash.map(|s| id(Some(s), "info_hash")).transpose()?;
         match w.action.as_deref() {
             Some("announce") => {
                 if let Some(offer) = w.offer {
@@ -563,15 +575,16 @@ impl TrackerMessage {
                         offer_id: id(w.offer_id.as_deref(), "offer_id")?,
                     }));
                 }
-                let interval = seconds(w.interval.as_ref(), "interval")?
-                    .or(seconds(w.min_interval.as_ref(), "min interval")?);
+                let positive =
+                    |v: Option<&Value>| seconds(v, "interval").ok().flatten().filter(|s| *s > 0.0);
                 Ok(Self::AnnounceResponse(AnnounceResponse {
                     info_hash,
-                    interval_secs: interval,
-                    complete: count(w.complete.as_ref(), "complete")?,
-                    incomplete: count(w.incomplete.as_ref(), "incomplete")?,
-                    tracker_id: w.tracker_id,
-                    warning: w.warning_message,
+                    interval_secs: positive(w.interval.as_ref())
+                        .or(positive(w.min_interval.as_ref())),
+                    complete: count(w.complete.as_ref(), "complete").ok().flatten(),
+                    incomplete: count(w.incomplete.as_ref(), "incomplete").ok().flatten(),
+                    tracker_id: lenient_text(w.tracker_id),
+                    warning: lenient_text(w.warning_message),
                 }))
             }
             Some("scrape") => {
@@ -581,13 +594,13 @@ impl TrackerMessage {
                     .into_iter()
                     .map(|(k, v)| Ok((id(Some(&k), "files")?, v)))
                     .collect::<Result<_, TrackerMessageError>>()?;
+                let min_request_interval =
+                    w.flags.as_ref().and_then(|f| f.get("min_request_interval"));
                 Ok(Self::Scrape(ScrapeResponse {
                     files,
-                    min_request_interval_secs: w.flags.and_then(|f| {
-                        count(f.min_request_interval.as_ref(), "min_request_interval")
-                            .ok()
-                            .flatten()
-                    }),
+                    min_request_interval_secs: count(min_request_interval, "min_request_interval")
+                        .ok()
+                        .flatten(),
                 }))
             }
             Some(other) => Err(TrackerMessageError::UnknownAction(other.to_owned())),
@@ -625,25 +638,20 @@ struct Wire {
     offers: Option<Vec<Offer>>,
     offer: Option<SessionDescription>,
     answer: Option<SessionDescription>,
-    trackerid: Option<String>,
+    trackerid: Option<Value>,
     #[serde(rename = "tracker id")]
-    tracker_id: Option<String>,
+    tracker_id: Option<Value>,
     interval: Option<Value>,
     #[serde(rename = "min interval")]
     min_interval: Option<Value>,
     complete: Option<Value>,
     incomplete: Option<Value>,
     #[serde(rename = "failure reason")]
-    failure_reason: Option<String>,
+    failure_reason: Option<Value>,
     #[serde(rename = "warning message")]
-    warning_message: Option<String>,
+    warning_message: Option<Value>,
     files: Option<BTreeMap<String, ScrapeStats>>,
-    flags: Option<Flags>,
-}
-
-#[derive(Deserialize)]
-struct Flags {
-    min_request_interval: Option<Value>,
+    flags: Option<Value>,
 }
 
 /// `info_hash` is a string in announces and a string or a list in scrapes.
@@ -671,8 +679,21 @@ impl OneOrMany {
     }
 }
 
+/// Parses through a JSON value first so that a repeated key keeps its last
+/// value, as `JSON.parse` does, instead of failing.
 fn parse_wire(text: &str) -> Result<Wire, TrackerMessageError> {
-    serde_json::from_str(text).map_err(|e| TrackerMessageError::Json(e.to_string()))
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| TrackerMessageError::Json(e.to_string()))?;
+    Wire::deserialize(value).map_err(|e| TrackerMessageError::Json(e.to_string()))
+}
+
+/// A string field that some tracker might send as another JSON type.
+fn lenient_text(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
 }
 
 fn id<T>(value: Option<&str>, field: &'static str) -> Result<T, TrackerMessageError>
@@ -730,11 +751,10 @@ fn seconds(value: Option<&Value>, field: &'static str) -> Result<Option<f64>, Tr
         .transpose()
 }
 
+/// Scrape counts are informational: a value of the wrong type counts as 0.
 fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = Value::deserialize(d)?;
-    count(Some(&v), "count")
-        .map(Option::unwrap_or_default)
-        .map_err(serde::de::Error::custom)
+    Ok(count(Some(&v), "count").ok().flatten().unwrap_or_default())
 }
 
 fn parse_event(event: Option<&str>) -> Result<Option<AnnounceEvent>, TrackerMessageError> {

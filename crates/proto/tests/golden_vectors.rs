@@ -128,3 +128,22 @@ fn annotated_vector_14_decodes_to_a_request() {
         })
     );
 }
+
+#[test]
+fn repeated_fields_cost_no_memory_beyond_one_slot_each() {
+    // 1 MiB of `i`=0 fields decodes to a single field, as a JS object would.
+    let mut payload = vec![4u8];
+    for _ in 0..(1 << 19) {
+        payload.extend_from_slice(&[b'i', 0]);
+    }
+    payload.extend_from_slice(&[b'r', 1, 5]);
+    let raw = RawCommand::decode(&payload).unwrap();
+    assert_eq!(raw.fields.len(), 2);
+    assert_eq!(
+        PeerCommand::from_raw(raw).unwrap(),
+        PeerCommand::SegmentAbsent(p2pml_proto::command::SegmentRef {
+            segment_id: 0,
+            request_id: 5
+        })
+    );
+}

@@ -141,22 +141,25 @@ fn expected_after_decoding(cmd: &PeerCommand) -> PeerCommand {
             loaded: regroup(&a.loaded),
             http_loading: regroup(&a.http_loading),
         }),
-        PeerCommand::Extension(raw) => PeerCommand::Extension(RawCommand {
-            code: raw.code,
-            fields: raw
-                .fields
-                .iter()
-                .map(|(n, i)| {
-                    (
-                        *n,
-                        match i {
-                            Item::IntArray(ids) => Item::IntArray(regroup(ids)),
-                            other => other.clone(),
-                        },
-                    )
-                })
-                .collect(),
-        }),
+        PeerCommand::Extension(raw) => {
+            // Like a JS object: a repeated name keeps its first position and
+            // takes the last value.
+            let mut fields: Vec<(u8, Item)> = Vec::new();
+            for (name, item) in &raw.fields {
+                let item = match item {
+                    Item::IntArray(ids) => Item::IntArray(regroup(ids)),
+                    other => other.clone(),
+                };
+                match fields.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = item,
+                    None => fields.push((*name, item)),
+                }
+            }
+            PeerCommand::Extension(RawCommand {
+                code: raw.code,
+                fields,
+            })
+        }
         other => other.clone(),
     }
 }

@@ -15,8 +15,8 @@ mod common;
 
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId};
 use p2pml_proto::tracker::{
-    Action, AnnounceEvent, AnnounceRequest, ClientMessage, MAX_OFFERS_PER_ANNOUNCE, Offer, SdpType,
-    SessionDescription, TrackerMessage, TrackerMessageError,
+    Action, AnnounceEvent, AnnounceRequest, ClientMessage, MAX_OFFERS_PER_ANNOUNCE, Offer,
+    ScrapeStats, SdpType, SessionDescription, TrackerMessage, TrackerMessageError,
 };
 
 const IH: &str = "sNS9hkFnoJOLT+X2k7+f";
@@ -346,4 +346,69 @@ fn bad_input_gets_a_clear_error() {
         ),
         Err(TrackerMessageError::MissingField("peer_id"))
     ));
+}
+
+#[test]
+fn a_failure_is_reported_even_with_a_malformed_info_hash() {
+    // bittorrent-tracker echoes hex2bin of whatever was sent, possibly a list.
+    for msg in [
+        r#"{"failure reason":"invalid info_hash","info_hash":"bad"}"#,
+        r#"{"action":"scrape","failure reason":"invalid info_hash","info_hash":["x","y"]}"#,
+    ] {
+        let TrackerMessage::Failure(f) = TrackerMessage::parse(msg).unwrap() else {
+            panic!("{msg}")
+        };
+        assert_eq!(
+            (f.reason.as_str(), f.info_hash),
+            ("invalid info_hash", None)
+        );
+    }
+}
+
+#[test]
+fn replies_with_odd_informational_fields_still_parse() {
+    let msg = format!(
+        r#"{{"action":"announce","info_hash":"{IH}","interval":0,"min interval":30,"complete":-1,"incomplete":2.5,"tracker id":5,"warning message":null,"interval":0}}"#
+    );
+    let TrackerMessage::AnnounceResponse(r) = TrackerMessage::parse(&msg).unwrap() else {
+        panic!()
+    };
+    // An interval of 0 falls back to `min interval`, as `interval || min interval` does in JS.
+    assert_eq!(r.interval_secs, Some(30.0));
+    assert_eq!((r.complete, r.incomplete), (None, None));
+    assert_eq!(r.tracker_id.as_deref(), Some("5"));
+    let scrape = format!(
+        r#"{{"action":"scrape","files":{{"{IH}":{{"complete":"x","incomplete":1}}}},"flags":[]}}"#
+    );
+    let TrackerMessage::Scrape(s) = TrackerMessage::parse(&scrape).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        s.files.values().next().unwrap(),
+        &ScrapeStats {
+            complete: 0,
+            incomplete: 1,
+            downloaded: 0
+        }
+    );
+}
+
+#[test]
+fn repeated_keys_keep_the_last_value_like_json_parse() {
+    let msg =
+        format!(r#"{{"action":"scrape","action":"announce","info_hash":"{IH}","interval":5}}"#);
+    assert!(matches!(
+        TrackerMessage::parse(&msg).unwrap(),
+        TrackerMessage::AnnounceResponse(_)
+    ));
+}
+
+#[test]
+fn an_announce_without_offers_sends_an_empty_list_like_the_reference_client() {
+    let (ih, pid) = ids();
+    let json = ClientMessage::Announce(
+        AnnounceRequest::new(ih, pid, Some(AnnounceEvent::Started), vec![]).unwrap(),
+    )
+    .to_json();
+    assert!(json.ends_with(r#""offers":[]}"#), "{json}");
 }

@@ -108,10 +108,11 @@ fn framed(body: &[u8], head: [u8; 4], tail: [u8; 4]) -> Vec<u8> {
 
 /// Re-joins the parts of split commands received on one connection.
 ///
-/// It keeps JS semantics: a `cstr` part while collecting drops both the
-/// collected parts and the new part; a `dstr` part with nothing collected is
-/// dropped. In both cases an error says so, and the joiner is ready for the
-/// next command. Unlike JS, the joined size is capped.
+/// It keeps JS semantics, including that "collecting" means "holds bytes": a
+/// `cstr` part while bytes are held drops them and the new part; a `dstr`
+/// part with no bytes held is dropped. In both cases an error says so, and
+/// the joiner is ready for the next command. Unlike JS, the joined size is
+/// capped.
 ///
 /// ```
 /// use p2pml_proto::command::{CommandJoiner, Joined};
@@ -122,7 +123,6 @@ fn framed(body: &[u8], head: [u8; 4], tail: [u8; 4]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct CommandJoiner {
     collected: Vec<u8>,
-    collecting: bool,
     max_command_len: usize,
 }
 
@@ -146,14 +146,13 @@ impl CommandJoiner {
     pub fn new(max_command_len: usize) -> Self {
         Self {
             collected: Vec::new(),
-            collecting: false,
             max_command_len,
         }
     }
 
     /// Whether a split command is partly collected.
     pub fn is_collecting(&self) -> bool {
-        self.collecting
+        !self.collected.is_empty()
     }
 
     /// Adds one received command part (see [`classify`]).
@@ -163,11 +162,11 @@ impl CommandJoiner {
         }
         let first = part.starts_with(&COMMAND_START);
         let last = part.ends_with(&COMMAND_END);
-        if self.collecting && first {
+        if self.is_collecting() && first {
             self.reset();
             return Err(JoinError::IncompleteJoining);
         }
-        if !self.collecting && !first {
+        if !self.is_collecting() && !first {
             return Err(JoinError::NoFirstPart);
         }
         let body = part
@@ -180,9 +179,7 @@ impl CommandJoiner {
             });
         }
         self.collected.extend_from_slice(body);
-        self.collecting = true;
         if last {
-            self.collecting = false;
             return Ok(Joined::Complete(std::mem::take(&mut self.collected)));
         }
         Ok(Joined::Pending)
@@ -191,7 +188,6 @@ impl CommandJoiner {
     /// Drops any partly collected command.
     pub fn reset(&mut self) {
         self.collected = Vec::new();
-        self.collecting = false;
     }
 }
 
@@ -234,6 +230,9 @@ mod tests {
         assert!(!j.is_collecting());
         assert_eq!(j.push(b"cstr\x03cend"), Ok(Joined::Complete(vec![3])));
         assert_eq!(j.push(b"data"), Err(JoinError::NotACommandPart));
+        // As in JS, an empty first part leaves nothing collected.
+        assert_eq!(j.push(b"cstrdend"), Ok(Joined::Pending));
+        assert_eq!(j.push(b"dstr\x04cend"), Err(JoinError::NoFirstPart));
     }
 
     #[test]

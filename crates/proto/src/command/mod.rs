@@ -94,8 +94,8 @@ pub enum DecodeError {
         /// The type nibble found.
         found: u8,
     },
-    /// An integer whose magnitude does not fit 64 bits.
-    #[error("integer at byte {offset} does not fit 64 bits")]
+    /// An integer outside the signed 64-bit range.
+    #[error("integer at byte {offset} does not fit a signed 64-bit integer")]
     IntOutOfRange {
         /// Where the integer starts.
         offset: usize,

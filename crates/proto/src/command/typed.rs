@@ -143,10 +143,23 @@ impl RawCommand {
     }
 
     /// Decodes a joined command payload field by field.
+    ///
+    /// Like a JS object, a repeated name keeps its first position and takes
+    /// the last value, so a command holds at most 256 fields however long it
+    /// is. Unlike JS, which reads past the end as zeros or short values, a
+    /// truncated item, a trailing field name and an integer beyond `i64` are
+    /// errors rather than made-up values.
+    ///
+    /// ```
+    /// use p2pml_proto::command::{Item, RawCommand};
+    /// let raw = RawCommand::decode(&[4, b'i', 1, 3, b'r', 1, 5, b'i', 1, 7]).unwrap();
+    /// assert_eq!(raw.fields, [(b'i', Item::Int(7)), (b'r', Item::Int(5))]);
+    /// assert!(RawCommand::decode(&[4, b'i', 2, 3]).is_err());
+    /// ```
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = Reader::new(payload);
         let code = reader.byte().map_err(|_| DecodeError::Empty)?;
-        let mut fields = Vec::new();
+        let mut fields: Vec<(u8, Item)> = Vec::new();
         while !reader.is_empty() {
             let name = reader.byte()?;
             if reader.is_empty() {
@@ -155,7 +168,11 @@ impl RawCommand {
                     needed: 1,
                 });
             }
-            fields.push((name, reader.item()?));
+            let item = reader.item()?;
+            match fields.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = item,
+                None => fields.push((name, item)),
+            }
         }
         Ok(Self { code, fields })
     }
@@ -251,12 +268,13 @@ fn non_negative(raw: &RawCommand, name: u8, v: i64) -> Result<u64, DecodeError> 
     })
 }
 
-fn id_list(raw: &RawCommand, name: u8) -> Result<Vec<i64>, DecodeError> {
-    match raw.get(name) {
+fn take_id_list(raw: &mut RawCommand, name: u8) -> Result<Vec<i64>, DecodeError> {
+    let code = raw.code;
+    match raw.fields.iter_mut().rev().find(|(n, _)| *n == name) {
         None => Ok(Vec::new()),
-        Some(Item::IntArray(ids)) => Ok(ids.clone()),
+        Some((_, Item::IntArray(ids))) => Ok(std::mem::take(ids)),
         Some(_) => Err(DecodeError::InvalidField {
-            code: raw.code,
+            code,
             field: char::from(name),
             reason: "expected an id list",
         }),
@@ -334,14 +352,18 @@ impl PeerCommand {
 
     /// Interprets a raw command. Unknown fields are ignored and a repeated
     /// field's last value wins, as in JS; codes ≥ 6 become [`PeerCommand::Extension`].
-    pub fn from_raw(raw: RawCommand) -> Result<Self, DecodeError> {
+    ///
+    /// Stricter than JS on purpose: a missing `i` or `r`, or a negative `b` or
+    /// `s`, is an error (JS would act on `undefined` or a negative size and
+    /// then fail the transfer). Every known sender includes both ids.
+    pub fn from_raw(mut raw: RawCommand) -> Result<Self, DecodeError> {
         let Some(code) = CommandCode::from_byte(raw.code) else {
             return Ok(Self::Extension(raw));
         };
         Ok(match code {
             CommandCode::SegmentsAnnouncement => Self::SegmentsAnnouncement(Announcement {
-                loaded: id_list(&raw, b'l')?,
-                http_loading: id_list(&raw, b'p')?,
+                loaded: take_id_list(&mut raw, b'l')?,
+                http_loading: take_id_list(&mut raw, b'p')?,
             }),
             CommandCode::SegmentRequest => {
                 let byte_from = match int_field(&raw, b'b')? {
@@ -382,6 +404,8 @@ impl PeerCommand {
 
     /// The framed data-channel messages for this command, split to
     /// `max_message_size` as JS peers split (see [`super::DEFAULT_MAX_MESSAGE_SIZE`]).
+    /// A size of 0 is treated as 1; below about 64 bytes parts can exceed the
+    /// size, exactly as JS's do.
     pub fn encode(&self, max_message_size: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
         Ok(frame::frame_payload(
             &self.encode_payload()?,

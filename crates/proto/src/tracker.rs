@@ -31,6 +31,10 @@ use serde_json::Value;
 
 use crate::identity::{BinaryStringError, InfoHash, OfferId, PeerId};
 
+/// Largest JSON frame the parsers accept. aquatic_ws and wt-tracker cap
+/// messages at 64 KiB too; an announce with 10 real offers is about 16 KiB.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
 /// Most offers we put in one announce. aquatic_ws relays at most 10, and
 /// P2P Media Loader sends 5. [`AnnounceRequest::new`] sets `numwant` to the
 /// number of offers (wt-tracker relays at most `numwant`).
@@ -274,6 +278,9 @@ pub enum TrackerMessageError {
     /// A number that is negative, fractional where a count is needed, or not a number.
     #[error("invalid `{0}`: expected a non-negative number")]
     BadNumber(&'static str),
+    /// A frame longer than [`MAX_MESSAGE_LEN`].
+    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit")]
+    TooLong(usize),
     /// More offers than an announce may carry.
     #[error("{0} offers; at most {MAX_OFFERS_PER_ANNOUNCE} per announce")]
     TooManyOffers(usize),
@@ -682,6 +689,9 @@ impl OneOrMany {
 /// Parses through a JSON value first so that a repeated key keeps its last
 /// value, as `JSON.parse` does, instead of failing.
 fn parse_wire(text: &str) -> Result<Wire, TrackerMessageError> {
+    if text.len() > MAX_MESSAGE_LEN {
+        return Err(TrackerMessageError::TooLong(text.len()));
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| TrackerMessageError::Json(e.to_string()))?;
     Wire::deserialize(value).map_err(|e| TrackerMessageError::Json(e.to_string()))

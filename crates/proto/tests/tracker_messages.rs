@@ -412,3 +412,19 @@ fn an_announce_without_offers_sends_an_empty_list_like_the_reference_client() {
     .to_json();
     assert!(json.ends_with(r#""offers":[]}"#), "{json}");
 }
+
+#[test]
+fn oversized_frames_are_refused_before_parsing() {
+    let huge = format!(
+        r#"{{"action":"scrape","info_hash":"{}"}}"#,
+        "x".repeat(70_000)
+    );
+    assert!(matches!(
+        ClientMessage::parse(&huge),
+        Err(TrackerMessageError::TooLong(_))
+    ));
+    assert!(matches!(
+        TrackerMessage::parse(&huge),
+        Err(TrackerMessageError::TooLong(_))
+    ));
+}

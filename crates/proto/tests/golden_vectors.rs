@@ -13,7 +13,7 @@
 
 mod common;
 
-use p2pml_proto::command::{CommandJoiner, Joined, MessageKind, PeerCommand, RawCommand, classify};
+use p2pml_proto::command::{PeerCommand, RawCommand};
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
@@ -25,22 +25,6 @@ fn vectors() -> Vec<Value> {
 
 fn js_decode_failed(v: &Value) -> bool {
     v["decoded"].get("error").is_some()
-}
-
-fn join(messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut joiner = CommandJoiner::default();
-    let mut out = None;
-    for (i, m) in messages.iter().enumerate() {
-        assert_eq!(classify(m), MessageKind::CommandPart);
-        match joiner.push(m).unwrap() {
-            Joined::Complete(payload) => {
-                assert_eq!(i, messages.len() - 1, "completed before the last part");
-                out = Some(payload);
-            }
-            Joined::Pending => assert!(i < messages.len() - 1, "last part did not complete"),
-        }
-    }
-    out.unwrap()
 }
 
 fn command_from_json(json: &Value) -> PeerCommand {
@@ -83,7 +67,7 @@ fn decoding_their_bytes_gives_what_their_decoder_gave() {
             .iter()
             .map(|m| common::unhex(m.as_str().unwrap()))
             .collect();
-        let payload = join(&messages);
+        let payload = common::join(&messages);
         let raw = RawCommand::decode(&payload);
         if js_decode_failed(v) {
             // JS throws on these; we must not panic, and must not invent ids.
@@ -103,7 +87,7 @@ fn our_encoding_of_the_broken_vectors_is_readable() {
     for v in vectors().iter().filter(|v| js_decode_failed(v)) {
         let cmd = command_from_json(&v["command"]);
         let messages = cmd.encode(65_535).unwrap();
-        let decoded = PeerCommand::decode(&join(&messages)).unwrap();
+        let decoded = PeerCommand::decode(&common::join(&messages)).unwrap();
         match (&cmd, &decoded) {
             (PeerCommand::SegmentsAnnouncement(sent), PeerCommand::SegmentsAnnouncement(got)) => {
                 // Ids are consecutive within each block, so grouping keeps order.

@@ -25,8 +25,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 use p2pml_proto::command::{
-    Announcement, CommandJoiner, Item, Joined, MessageKind, PeerCommand, RawCommand, SegmentData,
-    SegmentRef, SegmentRequest, classify,
+    Announcement, Item, PeerCommand, RawCommand, SegmentData, SegmentRef, SegmentRequest,
 };
 use p2pml_proto::identity::{InfoHash, StreamDescriptor, StreamType, stream_swarm_id};
 use rand_chacha::ChaCha8Rng;
@@ -119,18 +118,6 @@ fn hexes(messages: &[Vec<u8>]) -> Vec<String> {
     messages.iter().map(hex::encode).collect()
 }
 
-fn join(messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut joiner = CommandJoiner::default();
-    let mut payload = None;
-    for m in messages {
-        assert_eq!(classify(m), MessageKind::CommandPart);
-        if let Joined::Complete(p) = joiner.push(m).unwrap() {
-            payload = Some(p);
-        }
-    }
-    payload.expect("the last part completes the command")
-}
-
 fn largest_block(ids: &[i64]) -> usize {
     let mut counts = std::collections::HashMap::new();
     for id in ids {
@@ -143,20 +130,6 @@ fn json_ids(v: &Value) -> Vec<i64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default()
-}
-
-/// The ids as JS decoders return them: grouped by block in first-appearance order.
-fn grouped(ids: &[i64]) -> Vec<i64> {
-    let mut bases: Vec<i64> = Vec::new();
-    for id in ids {
-        if !bases.contains(&(id & !0xff)) {
-            bases.push(id & !0xff);
-        }
-    }
-    bases
-        .iter()
-        .flat_map(|b| ids.iter().copied().filter(move |id| id & !0xff == *b))
-        .collect()
 }
 
 #[test]
@@ -185,7 +158,7 @@ fn commands_from_the_real_serializer() {
             .unwrap();
         if let Some(decoded) = item.get("decoded") {
             // Our receive path reads their bytes as their decoder does.
-            let raw = RawCommand::decode(&join(&theirs)).unwrap();
+            let raw = RawCommand::decode(&common::join(&theirs)).unwrap();
             assert_eq!(&raw.to_json(), decoded, "{command}");
         }
         if wraps {
@@ -196,12 +169,12 @@ fn commands_from_the_real_serializer() {
             let back = js.ask(json!({"op": "decode", "messages": hexes(&ours)}));
             assert_eq!(
                 json_ids(&back["decoded"]["l"]),
-                grouped(&json_ids(&command["l"])),
+                common::grouped(&json_ids(&command["l"])),
                 "{command}"
             );
             assert_eq!(
                 json_ids(&back["decoded"]["p"]),
-                grouped(&json_ids(&command["p"])),
+                common::grouped(&json_ids(&command["p"])),
                 "{command}"
             );
         } else {
@@ -336,7 +309,7 @@ fn our_commands_in_the_real_decoder() {
             continue; // more than 255 blocks: the engine announces fewer ids
         };
         let raw = cmd.to_raw().unwrap();
-        let expected = PeerCommand::decode(&join(&messages))
+        let expected = PeerCommand::decode(&common::join(&messages))
             .unwrap()
             .to_raw()
             .unwrap()

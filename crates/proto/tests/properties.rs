@@ -10,6 +10,8 @@
     clippy::type_complexity
 )]
 
+mod common;
+
 use p2pml_proto::command::{
     Announcement, CommandJoiner, Incoming, Item, Joined, MAX_BLOCKS, PeerCommand,
     PeerMessageReader, RawCommand, SegmentData, SegmentRef, SegmentRequest,
@@ -25,21 +27,6 @@ use p2pml_proto::tracker::{
 use proptest::prelude::*;
 
 const JS_SAFE: i64 = (1 << 53) - 1;
-
-/// The order JS decoders return ids in: grouped by 256-block, blocks in
-/// first-appearance order, ids within a block in sending order.
-fn grouped(ids: &[i64]) -> Vec<i64> {
-    let mut bases: Vec<i64> = Vec::new();
-    for id in ids {
-        if !bases.contains(&(id & !0xff)) {
-            bases.push(id & !0xff);
-        }
-    }
-    bases
-        .iter()
-        .flat_map(|b| ids.iter().copied().filter(move |id| id & !0xff == *b))
-        .collect()
-}
 
 fn blocks_needed(ids: &[i64]) -> usize {
     let mut counts: Vec<(i64, usize)> = Vec::new();
@@ -135,7 +122,7 @@ fn raw_command(codes: std::ops::RangeInclusive<u8>) -> impl Strategy<Value = Raw
 }
 
 fn expected_after_decoding(cmd: &PeerCommand) -> PeerCommand {
-    let regroup = |ids: &[i64]| grouped(ids);
+    let regroup = |ids: &[i64]| common::grouped(ids);
     match cmd {
         PeerCommand::SegmentsAnnouncement(a) => PeerCommand::SegmentsAnnouncement(Announcement {
             loaded: regroup(&a.loaded),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
-const PURE_CRATES: &[&str] = &["p2pml-proto"];
+const PURE_CRATES: &[&str] = &["p2pml-proto", "p2pml-core"];
 /// Dependencies a pure crate must never pull in.
 const FORBIDDEN_IN_PURE: &[&str] = &[
     "tokio",

@@ -1,0 +1,91 @@
+//! Engine configuration. Defaults are P2P Media Loader 2.3's (SPEC §6.1)
+//! unless a comment says why ours differ.
+
+use std::time::Duration;
+
+/// Settings that apply to one stream type (main or secondary); P2P Media
+/// Loader lets both be set together or apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamConfig {
+    /// Seconds of media ahead of the playhead that are urgent (P2PML: 15 s).
+    pub high_demand_window: f64,
+    /// Seconds ahead within which HTTP seeding may fetch (P2PML: 3000 s).
+    pub http_download_window: f64,
+    /// Seconds ahead within which peers may be asked (P2PML: 6000 s).
+    pub p2p_download_window: f64,
+    /// No HTTP at all for this long after the stream type starts, to give
+    /// the tracker time to find peers (P2PML: 0).
+    pub http_initial_delay: Duration,
+    /// Concurrent HTTP downloads (P2PML: 2).
+    pub simultaneous_http_downloads: usize,
+    /// Concurrent P2P downloads (P2PML: 3).
+    pub simultaneous_p2p_downloads: usize,
+    /// Largest data-channel message we send (P2PML: 65 535, 64 KiB − 1).
+    pub max_message_size: usize,
+    /// A P2P download that receives nothing for this long fails (P2PML: 2 s).
+    pub p2p_no_bytes_timeout: Duration,
+    /// An HTTP download that receives nothing for this long fails (P2PML: 3 s).
+    pub http_no_bytes_timeout: Duration,
+    /// How long the swarm of a rendition we switched away from keeps serving
+    /// (P2PML: 30 s).
+    pub inactive_swarm_linger: Duration,
+    /// HTTP attempts per segment before the player's request fails (P2PML: 3).
+    pub http_error_retries: u32,
+    /// No-bytes timeouts from one peer before we disconnect it (P2PML: 3).
+    pub p2p_error_retries: u32,
+    /// Segments of this type bypass the engine.
+    pub p2p_disabled: bool,
+    /// Download from peers but never announce or upload.
+    pub p2p_upload_disabled: bool,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            high_demand_window: 15.0,
+            http_download_window: 3000.0,
+            p2p_download_window: 6000.0,
+            http_initial_delay: Duration::ZERO,
+            simultaneous_http_downloads: 2,
+            simultaneous_p2p_downloads: 3,
+            max_message_size: p2pml_proto::command::DEFAULT_MAX_MESSAGE_SIZE,
+            p2p_no_bytes_timeout: Duration::from_secs(2),
+            http_no_bytes_timeout: Duration::from_secs(3),
+            inactive_swarm_linger: Duration::from_secs(30),
+            http_error_retries: 3,
+            p2p_error_retries: 3,
+            p2p_disabled: false,
+            p2p_upload_disabled: false,
+        }
+    }
+}
+
+/// Settings shared by both stream types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonConfig {
+    /// Bytes the segment store may hold before evicting what is behind the
+    /// playhead (P2PML: 4096 MiB on desktops, less on phones).
+    pub storage_limit_bytes: u64,
+    /// WebTorrent trackers (P2PML's public ones are for testing only, so
+    /// there is no default: a deployment names its own).
+    pub announce_trackers: Vec<String>,
+    /// Peer id prefix (P2PML 2.3: `-PM0203-`, which JS peers also show in
+    /// their events).
+    pub peer_id_prefix: String,
+    /// The swarm id; by default the manifest URL without its query.
+    pub swarm_id: Option<String>,
+    /// Seed of every random choice, so runs can be replayed.
+    pub seed: u64,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            storage_limit_bytes: 4096 << 20,
+            announce_trackers: Vec::new(),
+            peer_id_prefix: p2pml_proto::identity::DEFAULT_PEER_ID_PREFIX.to_owned(),
+            swarm_id: None,
+            seed: 0,
+        }
+    }
+}

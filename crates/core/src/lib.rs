@@ -1,0 +1,14 @@
+//! The sans-IO P2P Media Loader engine: one per player. It decides, segment
+//! by segment, whether to fetch from the CDN over HTTP or from peers, speaks
+//! the P2P Media Loader 2.3.x peer protocol, and keeps a bounded segment
+//! store. It never reads a clock, touches a socket or draws entropy: time
+//! comes in with every input, randomness from a seeded generator, and every
+//! effect goes out as an output for the host to perform.
+//!
+//! Work in progress (issue 3): the foundations are here — [`time`],
+//! [`payload`], [`config`] and [`storage`].
+
+pub mod config;
+pub mod payload;
+pub mod storage;
+pub mod time;

@@ -6,9 +6,11 @@
 //! effect goes out as an output for the host to perform.
 //!
 //! Work in progress (issue 3): the foundations are here — [`time`],
-//! [`payload`], [`config`] and [`storage`].
+//! [`payload`], [`config`], [`storage`] and the per-connection peer protocol
+//! ([`peer`]).
 
 pub mod config;
 pub mod payload;
+pub mod peer;
 pub mod storage;
 pub mod time;

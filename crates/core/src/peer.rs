@@ -1,0 +1,563 @@
+//! One data-channel connection to a peer, speaking P2P Media Loader 2.3.x's
+//! peer protocol (SPEC §1.6–1.7) as both downloader and uploader.
+//!
+//! A sans-IO child machine: feed it received messages, buffered-amount
+//! reports and timeouts; drain [`PeerConnection::poll_transmit`] (messages to
+//! write on the channel) and [`PeerConnection::poll_event`] (what the engine
+//! must act on); wake it at [`PeerConnection::poll_timeout`].
+//!
+//! Compatible with JS peers: one outstanding request at a time, a 2 s
+//! no-bytes timeout with strikes, cancel by request id, resume with `b`.
+//! Better where the wire allows: `total = b + s` on resume, a cap on `s`,
+//! `SegmentAbsent` for unknown ids (the engine decides), chunks that never
+//! look like command frames, and bounded send buffering.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use p2pml_proto::command::{
+    Announcement, Incoming, MessageKind, PeerCommand, PeerMessageReader, ReceiveError, SegmentData,
+    SegmentRef, SegmentRequest, classify,
+};
+
+use crate::payload::Payload;
+use crate::time::Instant;
+
+/// Settings of one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerConfig {
+    /// Largest message we send (P2PML: 65 535).
+    pub max_message_size: usize,
+    /// A download that receives nothing for this long fails (P2PML: 2 s).
+    pub no_bytes_timeout: Duration,
+    /// Timeouts since the last success before we close (P2PML: 3).
+    pub max_strikes: u32,
+    /// Largest segment we accept (`s`); JS has no cap, so a hostile peer could
+    /// make it buffer without bound. 128 MiB covers 4K segments of 10 s.
+    pub max_segment_bytes: u64,
+    /// Upload bytes we let queue in the channel before waiting for the host's
+    /// buffered-amount report (browsers start dropping beyond a few MiB).
+    pub send_high_water: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: p2pml_proto::command::DEFAULT_MAX_MESSAGE_SIZE,
+            no_bytes_timeout: Duration::from_secs(2),
+            max_strikes: 3,
+            max_segment_bytes: 128 << 20,
+            send_high_water: 1 << 20,
+        }
+    }
+}
+
+/// Why a download from this peer failed (P2P Media Loader's error types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadError {
+    /// `bytes-receiving-timeout`: nothing arrived in time.
+    Timeout,
+    /// `peer-segment-absent`: the peer does not have it.
+    Absent,
+    /// `peer-response-bytes-length-mismatch`: sizes disagree.
+    LengthMismatch,
+    /// `peer-protocol-violation`: a completion for another request.
+    ProtocolViolation,
+    /// The peer announced a size above our cap.
+    TooLarge,
+    /// `abort`: we cancelled it.
+    Aborted,
+    /// `peer-closed`: the connection went away.
+    Closed,
+}
+
+/// What the engine must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerEvent<P> {
+    /// The peer replaced its announcement.
+    Announced,
+    /// The peer asks for a segment: answer with [`PeerConnection::serve`].
+    UploadRequested {
+        /// Segment external id.
+        segment_id: i64,
+        /// Their request id.
+        request_id: i64,
+        /// Resume offset.
+        byte_from: u64,
+    },
+    /// Bytes of our current download arrived.
+    Downloaded {
+        /// How many.
+        bytes: usize,
+    },
+    /// Our download completed: the bytes from its `byte_from` to the end.
+    DownloadCompleted {
+        /// Segment external id.
+        segment_id: i64,
+        /// The data received in this attempt.
+        data: P,
+    },
+    /// Our download failed; `partial` holds what arrived in this attempt and
+    /// is still valid for a resume (none after a size disagreement).
+    DownloadFailed {
+        /// Segment external id.
+        segment_id: i64,
+        /// Why.
+        error: DownloadError,
+        /// Valid bytes received from `byte_from` on.
+        partial: Option<P>,
+    },
+    /// A chunk of an upload was handed to the channel.
+    Uploaded {
+        /// How many bytes.
+        bytes: usize,
+    },
+    /// A message could not be understood; the connection stays open.
+    Malformed(ReceiveError),
+    /// The engine should close this connection (after draining transmits).
+    Close(CloseReason),
+}
+
+/// Why a connection should close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Too many timeouts since the last success.
+    TooManyTimeouts,
+    /// The peer broke the protocol (sizes, completions).
+    ProtocolViolation(DownloadError),
+}
+
+/// The download in progress (at most one per connection).
+#[derive(Debug)]
+struct Download<P> {
+    segment_id: i64,
+    request_id: i64,
+    byte_from: u64,
+    /// Total segment size, if known before or from `SegmentData`.
+    total: Option<u64>,
+    /// Whether the `SegmentData` header was accepted.
+    accepted: bool,
+    chunks: Vec<P>,
+    received: u64,
+    deadline: Instant,
+}
+
+/// The upload in progress (JS peers send one request at a time; a new one
+/// pre-empts the old).
+#[derive(Debug)]
+struct Upload<P> {
+    segment_id: i64,
+    request_id: i64,
+    data: P,
+    sent: usize,
+}
+
+/// One connection's protocol state.
+#[derive(Debug)]
+pub struct PeerConnection<P> {
+    config: PeerConfig,
+    reader: PeerMessageReader,
+    remote_loaded: HashSet<i64>,
+    remote_http_loading: HashSet<i64>,
+    download: Option<Download<P>>,
+    next_request_id: i64,
+    strikes: u32,
+    upload: Option<Upload<P>>,
+    buffered: usize,
+    transmit: VecDeque<P>,
+    events: VecDeque<PeerEvent<P>>,
+    closing: bool,
+}
+
+impl<P: Payload> PeerConnection<P> {
+    /// A new open connection. `first_request_id` seeds the request-id
+    /// counter (0..1000, as JS peers draw them).
+    pub fn new(config: PeerConfig, first_request_id: i64) -> Self {
+        Self {
+            config,
+            reader: PeerMessageReader::default(),
+            remote_loaded: HashSet::new(),
+            remote_http_loading: HashSet::new(),
+            download: None,
+            next_request_id: first_request_id.rem_euclid(1000),
+            strikes: 0,
+            upload: None,
+            buffered: 0,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            closing: false,
+        }
+    }
+
+    /// Whether the peer announced it stores `segment_id`.
+    pub fn has(&self, segment_id: i64) -> bool {
+        self.remote_loaded.contains(&segment_id)
+    }
+
+    /// Whether the peer announced it is fetching `segment_id` over HTTP.
+    pub fn is_http_loading(&self, segment_id: i64) -> bool {
+        self.remote_http_loading.contains(&segment_id)
+    }
+
+    /// Whether a download from this peer is in progress.
+    pub fn is_downloading(&self) -> bool {
+        self.download.is_some()
+    }
+
+    /// The segment being downloaded, if any.
+    pub fn downloading(&self) -> Option<i64> {
+        self.download.as_ref().map(|d| d.segment_id)
+    }
+
+    /// Whether an upload to this peer is in progress.
+    pub fn is_uploading(&self) -> bool {
+        self.upload.is_some()
+    }
+
+    /// Sends our announcement (replaces what the peer knows of us).
+    pub fn announce(&mut self, announcement: Announcement) {
+        self.send_command(&PeerCommand::SegmentsAnnouncement(announcement));
+    }
+
+    /// Starts downloading `segment_id` from `byte_from`. `total` is the full
+    /// size if known (byte range, earlier attempt). Returns `false` if a
+    /// download is already in progress: never pipeline to a JS peer.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        segment_id: i64,
+        byte_from: u64,
+        total: Option<u64>,
+    ) -> bool {
+        if self.download.is_some() || self.closing {
+            return false;
+        }
+        let request_id = self.next_request_id;
+        self.next_request_id = (self.next_request_id + 1) % 1000;
+        self.download = Some(Download {
+            segment_id,
+            request_id,
+            byte_from,
+            total,
+            accepted: false,
+            chunks: Vec::new(),
+            received: 0,
+            deadline: now + self.config.no_bytes_timeout,
+        });
+        self.send_command(&PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id,
+            request_id,
+            byte_from,
+        }));
+        true
+    }
+
+    /// Cancels our download (no longer needed). Its bytes so far come back
+    /// in a [`PeerEvent::DownloadFailed`] with [`DownloadError::Aborted`].
+    pub fn abort_download(&mut self) {
+        if let Some(d) = &self.download {
+            let cancel = SegmentRef {
+                segment_id: d.segment_id,
+                request_id: d.request_id,
+            };
+            self.send_command(&PeerCommand::CancelSegmentRequest(cancel));
+            self.fail_download(DownloadError::Aborted, true);
+        }
+    }
+
+    /// Answers an [`PeerEvent::UploadRequested`]: `Some(data)` is the whole
+    /// segment, `None` sends `SegmentAbsent`. Ignored if another request has
+    /// pre-empted it meanwhile.
+    pub fn serve(&mut self, segment_id: i64, request_id: i64, byte_from: u64, data: Option<P>) {
+        let from = usize::try_from(byte_from).unwrap_or(usize::MAX);
+        match data {
+            Some(data) if from <= data.len() => {
+                let data = data.slice(from..data.len());
+                let header = SegmentData {
+                    segment_id,
+                    request_id,
+                    byte_length: data.len() as u64,
+                };
+                self.send_command(&PeerCommand::SegmentData(header));
+                self.upload = Some(Upload {
+                    segment_id,
+                    request_id,
+                    data,
+                    sent: 0,
+                });
+                self.pump_upload();
+            }
+            _ => self.send_command(&PeerCommand::SegmentAbsent(SegmentRef {
+                segment_id,
+                request_id,
+            })),
+        }
+    }
+
+    /// The host's current `bufferedAmount` (on a buffered-amount-low event).
+    pub fn handle_buffered_amount(&mut self, buffered: usize) {
+        self.buffered = buffered;
+        self.pump_upload();
+    }
+
+    /// A message arrived on the channel.
+    pub fn handle_message(&mut self, now: Instant, message: P) {
+        let is_command = message
+            .command_bytes()
+            .is_some_and(|b| classify(b) == MessageKind::CommandPart);
+        if !is_command {
+            self.handle_data(now, message);
+            return;
+        }
+        let result = match message.command_bytes() {
+            Some(bytes) => self.reader.read(bytes).map(|i| match i {
+                Incoming::Command(c) => Some(c),
+                _ => None,
+            }),
+            None => Ok(None),
+        };
+        match result {
+            Ok(Some(command)) => self.handle_command(now, command),
+            Ok(None) => {}
+            Err(e) => self.events.push_back(PeerEvent::Malformed(e)),
+        }
+    }
+
+    /// Fires the no-bytes timer if due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due = self.download.as_ref().is_some_and(|d| now >= d.deadline);
+        if !due {
+            return;
+        }
+        if let Some(d) = &self.download {
+            let cancel = SegmentRef {
+                segment_id: d.segment_id,
+                request_id: d.request_id,
+            };
+            self.send_command(&PeerCommand::CancelSegmentRequest(cancel));
+        }
+        self.fail_download(DownloadError::Timeout, true);
+        self.strikes += 1;
+        if self.strikes >= self.config.max_strikes {
+            self.close(CloseReason::TooManyTimeouts);
+        }
+    }
+
+    /// When [`Self::handle_timeout`] next needs to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.download.as_ref().map(|d| d.deadline)
+    }
+
+    /// The next message to write on the channel.
+    pub fn poll_transmit(&mut self) -> Option<P> {
+        let message = self.transmit.pop_front()?;
+        self.buffered += message.len();
+        Some(message)
+    }
+
+    /// The next event for the engine.
+    pub fn poll_event(&mut self) -> Option<PeerEvent<P>> {
+        self.events.pop_front()
+    }
+
+    /// The channel closed: a download in progress fails with `peer-closed`.
+    pub fn handle_closed(&mut self) {
+        self.fail_download(DownloadError::Closed, true);
+        self.upload = None;
+        self.transmit.clear();
+    }
+
+    fn send_command(&mut self, command: &PeerCommand) {
+        // Our commands carry ids from JS-safe ranges and lists the engine
+        // keeps within 255 blocks, so encoding cannot fail; if it ever did,
+        // dropping the command is the safe outcome.
+        if let Ok(parts) = command.encode(self.config.max_message_size) {
+            self.transmit.extend(parts.into_iter().map(P::from_command));
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !self.closing {
+            self.closing = true;
+            self.events.push_back(PeerEvent::Close(reason));
+        }
+    }
+
+    fn fail_download(&mut self, error: DownloadError, keep_partial: bool) {
+        if let Some(d) = self.download.take() {
+            let partial = (keep_partial && d.received > 0).then(|| P::concat(&d.chunks));
+            self.events.push_back(PeerEvent::DownloadFailed {
+                segment_id: d.segment_id,
+                error,
+                partial,
+            });
+        }
+    }
+
+    fn violation(&mut self, error: DownloadError) {
+        self.fail_download(error, false);
+        self.close(CloseReason::ProtocolViolation(error));
+    }
+
+    fn handle_command(&mut self, now: Instant, command: PeerCommand) {
+        match command {
+            PeerCommand::SegmentsAnnouncement(a) => {
+                self.remote_loaded = a.loaded.into_iter().collect();
+                self.remote_http_loading = a.http_loading.into_iter().collect();
+                self.events.push_back(PeerEvent::Announced);
+            }
+            PeerCommand::SegmentRequest(r) => {
+                // One upload per connection: a new request pre-empts the old.
+                self.upload = None;
+                self.events.push_back(PeerEvent::UploadRequested {
+                    segment_id: r.segment_id,
+                    request_id: r.request_id,
+                    byte_from: r.byte_from,
+                });
+            }
+            PeerCommand::CancelSegmentRequest(r) => {
+                // JS matches a cancel on the request id alone.
+                if self
+                    .upload
+                    .as_ref()
+                    .is_some_and(|u| u.request_id == r.request_id)
+                {
+                    self.upload = None;
+                }
+            }
+            PeerCommand::SegmentData(h) => self.handle_header(now, h),
+            PeerCommand::SegmentDataSendingCompleted(r) => self.handle_completed(r),
+            PeerCommand::SegmentAbsent(r) => {
+                let matches = self
+                    .download
+                    .as_ref()
+                    .is_some_and(|d| d.segment_id == r.segment_id && d.request_id == r.request_id);
+                if matches {
+                    self.remote_loaded.remove(&r.segment_id);
+                    self.fail_download(DownloadError::Absent, false);
+                }
+            }
+            // Extensions of peers that are not ours: ignored, as JS does.
+            PeerCommand::Extension(_) => {}
+        }
+    }
+
+    fn handle_header(&mut self, now: Instant, h: SegmentData) {
+        let max = self.config.max_segment_bytes;
+        let timeout = self.config.no_bytes_timeout;
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        if d.accepted || d.segment_id != h.segment_id || d.request_id != h.request_id {
+            return;
+        }
+        let expected_total = d.byte_from.saturating_add(h.byte_length);
+        let error = match d.total {
+            Some(total) if total.saturating_sub(d.byte_from) != h.byte_length => {
+                DownloadError::LengthMismatch
+            }
+            _ if expected_total > max => DownloadError::TooLarge,
+            _ => {
+                // Unlike JS (total = s), a resumed download totals b + s.
+                d.total = Some(expected_total);
+                d.accepted = true;
+                d.deadline = now + timeout;
+                return;
+            }
+        };
+        let cancel = SegmentRef {
+            segment_id: d.segment_id,
+            request_id: d.request_id,
+        };
+        self.send_command(&PeerCommand::CancelSegmentRequest(cancel));
+        self.violation(error);
+    }
+
+    fn handle_data(&mut self, now: Instant, chunk: P) {
+        let timeout = self.config.no_bytes_timeout;
+        let Some(d) = self.download.as_mut() else {
+            return; // stray chunks of a cancelled response
+        };
+        if !d.accepted {
+            return;
+        }
+        let len = chunk.len() as u64;
+        let remaining = d
+            .total
+            .unwrap_or(0)
+            .saturating_sub(d.byte_from + d.received);
+        if len > remaining {
+            self.violation(DownloadError::LengthMismatch);
+            return;
+        }
+        d.received += len;
+        d.chunks.push(chunk);
+        d.deadline = now + timeout;
+        self.events.push_back(PeerEvent::Downloaded {
+            bytes: usize::try_from(len).unwrap_or(usize::MAX),
+        });
+    }
+
+    fn handle_completed(&mut self, r: SegmentRef) {
+        let Some(d) = self.download.as_ref() else {
+            return;
+        };
+        if !d.accepted {
+            return;
+        }
+        if d.segment_id != r.segment_id || d.request_id != r.request_id {
+            self.violation(DownloadError::ProtocolViolation);
+            return;
+        }
+        if Some(d.byte_from + d.received) != d.total {
+            self.violation(DownloadError::LengthMismatch);
+            return;
+        }
+        if let Some(d) = self.download.take() {
+            self.strikes = 0;
+            self.events.push_back(PeerEvent::DownloadCompleted {
+                segment_id: d.segment_id,
+                data: P::concat(&d.chunks),
+            });
+        }
+    }
+
+    /// Queues upload chunks while the channel's buffer is below the high-water mark.
+    fn pump_upload(&mut self) {
+        let max = self.config.max_message_size.max(9);
+        while self.buffered + self.queued_bytes() < self.config.send_high_water {
+            let Some(u) = self.upload.as_mut() else {
+                return;
+            };
+            let total = u.data.len();
+            if u.sent >= total {
+                let done = SegmentRef {
+                    segment_id: u.segment_id,
+                    request_id: u.request_id,
+                };
+                self.upload = None;
+                self.send_command(&PeerCommand::SegmentDataSendingCompleted(done));
+                return;
+            }
+            let mut end = (u.sent + max).min(total);
+            let mut chunk = u.data.slice(u.sent..end);
+            // A chunk framed like a command would be taken for one: end it a byte earlier.
+            if end - u.sent > 8
+                && chunk
+                    .command_bytes()
+                    .is_some_and(|b| classify(b) == MessageKind::CommandPart)
+            {
+                end -= 1;
+                chunk = u.data.slice(u.sent..end);
+            }
+            u.sent = end;
+            let bytes = chunk.len();
+            self.transmit.push_back(chunk);
+            self.events.push_back(PeerEvent::Uploaded { bytes });
+        }
+    }
+
+    fn queued_bytes(&self) -> usize {
+        self.transmit.iter().map(Payload::len).sum()
+    }
+}

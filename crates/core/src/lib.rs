@@ -6,9 +6,10 @@
 //! effect goes out as an output for the host to perform.
 //!
 //! Work in progress (issue 3): the foundations are here — [`time`],
-//! [`payload`], [`config`], [`storage`] and the per-connection peer protocol
-//! ([`peer`]).
+//! [`payload`], [`config`], [`storage`], [`bandwidth`] and the per-connection
+//! peer protocol ([`peer`]).
 
+pub mod bandwidth;
 pub mod config;
 pub mod payload;
 pub mod peer;

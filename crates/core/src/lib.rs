@@ -6,8 +6,8 @@
 //! effect goes out as an output for the host to perform.
 //!
 //! Work in progress (issue 3): the foundations are here — [`time`],
-//! [`payload`], [`config`], [`storage`], [`bandwidth`] and the per-connection
-//! peer protocol ([`peer`]).
+//! [`payload`], [`config`], [`storage`], [`bandwidth`], the per-connection
+//! peer protocol ([`peer`]) and the tracker client ([`tracker`]).
 
 pub mod bandwidth;
 pub mod config;
@@ -15,3 +15,4 @@ pub mod payload;
 pub mod peer;
 pub mod storage;
 pub mod time;
+pub mod tracker;

@@ -76,6 +76,32 @@ pub struct CommonConfig {
     pub swarm_id: Option<String>,
     /// Seed of every random choice, so runs can be replayed.
     pub seed: u64,
+    /// Open connections per swarm at most, counting those being set up.
+    /// P2P Media Loader has no cap and ends up connected to nearly the whole
+    /// swarm, each link costing CPU and announcements.
+    pub max_peers_per_swarm: usize,
+    /// How new segments get into the swarm over HTTP.
+    pub seeding: Seeding,
+    /// Extra seconds of slack kept before a segment is due, on top of the
+    /// estimated HTTP download time: when less remains, HTTP takes over.
+    /// P2P Media Loader instead sends everything within 15 s to HTTP, which
+    /// leaves short live windows with no P2P at all.
+    pub http_safety_margin: f64,
+    /// Bytes fetched ahead of the playhead at most (P2P Media Loader bounds
+    /// prefetch by time only: up to 100 minutes of VOD, its issue #434).
+    pub max_prefetch_bytes: u64,
+}
+
+/// How segments nobody in the swarm has yet are fetched over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    /// Each segment is fetched early by one peer chosen by rendezvous hashing
+    /// over the connected swarm (every peer computes the same choice from
+    /// the peer ids it knows); the others wait for it over P2P.
+    Coordinated,
+    /// P2P Media Loader's way: each peer fetches each new segment with
+    /// probability about 1/(peers + 1).
+    Random,
 }
 
 impl Default for CommonConfig {
@@ -86,6 +112,10 @@ impl Default for CommonConfig {
             peer_id_prefix: p2pml_proto::identity::DEFAULT_PEER_ID_PREFIX.to_owned(),
             swarm_id: None,
             seed: 0,
+            max_peers_per_swarm: 24,
+            seeding: Seeding::Coordinated,
+            http_safety_margin: 1.5,
+            max_prefetch_bytes: 64 << 20,
         }
     }
 }

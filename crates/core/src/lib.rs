@@ -11,8 +11,10 @@
 
 pub mod bandwidth;
 pub mod config;
+pub mod engine;
 pub mod payload;
 pub mod peer;
 pub mod storage;
+pub mod streams;
 pub mod time;
 pub mod tracker;

@@ -1,0 +1,1054 @@
+//! Downloads and the scheduler: which segment comes from where, and when.
+//!
+//! The rule that moves the numbers: every segment has a deadline (when the
+//! playhead reaches it, extrapolated at the playback rate). While there is
+//! more slack than an HTTP download needs plus a safety margin, the segment
+//! is left to peers: fetched from one that has it, or awaited from one that
+//! is fetching it, or — if nobody has it — fetched over HTTP by the single
+//! peer that rendezvous hashing designates among those connected. When the
+//! slack runs out, HTTP takes over, resuming from any bytes already
+//! received. P2P Media Loader instead sends everything within 15 s of the
+//! playhead to HTTP, which is every segment of a short live window.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use p2pml_proto::identity::{InfoHash, PeerId, StreamType};
+use rand_core::Rng;
+
+use super::io::{Event, FetchId, HttpRange, Output, PlayerRequestId, Source};
+use super::swarm::ConnState;
+use super::{Engine, TYPES};
+use crate::config::Seeding;
+use crate::payload::Payload;
+use crate::peer::DownloadError;
+use crate::storage::{SegmentStorage, SegmentTiming};
+use crate::streams::{SegmentInfo, StreamId};
+use crate::time::Instant;
+use crate::tracker::ConnId;
+
+/// HTTP failures are forgotten this long after the last one (P2PML: 60 s).
+const FAILURE_MEMORY: Duration = Duration::from_secs(60);
+/// Wait before asking peers again after a failed P2P attempt (P2PML retries
+/// at once, without limit).
+const P2P_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Assumed before any HTTP download was measured.
+const DEFAULT_HTTP_BPS: f64 = 4e6;
+const DEFAULT_TTFB: f64 = 0.3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlayerRequest {
+    pub(crate) id: PlayerRequestId,
+    pub(crate) stream: StreamId,
+    pub(crate) segment: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Attempt {
+    Idle,
+    Http {
+        fetch: FetchId,
+        started: Instant,
+        /// No-bytes deadline.
+        deadline: Instant,
+        /// Whether a range was asked for (resume or byte-range segment).
+        ranged: bool,
+        first_byte: bool,
+    },
+    P2p {
+        conn: ConnId,
+    },
+}
+
+#[derive(Debug)]
+struct Download<P> {
+    chunks: Vec<P>,
+    received: u64,
+    http_bytes: u64,
+    total: Option<u64>,
+    attempt: Attempt,
+    http_failures: u32,
+    last_failure: Option<Instant>,
+    p2p_not_before: Option<Instant>,
+    /// Random seeding (P2P Media Loader's mode): when to roll again.
+    next_roll: Option<Instant>,
+}
+
+impl<P> Download<P> {
+    fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            received: 0,
+            http_bytes: 0,
+            total: None,
+            attempt: Attempt::Idle,
+            http_failures: 0,
+            last_failure: None,
+            p2p_not_before: None,
+            next_roll: None,
+        }
+    }
+
+    fn reset_bytes(&mut self) {
+        self.chunks.clear();
+        self.received = 0;
+        self.http_bytes = 0;
+    }
+}
+
+/// Downloads of one stream type.
+#[derive(Debug)]
+pub(crate) struct Loader<P> {
+    pub(crate) active: Option<StreamId>,
+    pub(crate) player: Option<PlayerRequest>,
+    pub(crate) last_requested: Option<(StreamId, i64)>,
+    downloads: HashMap<(StreamId, i64), Download<P>>,
+    started: Instant,
+    /// Mean size of completed segments, for estimates.
+    mean_size: Option<f64>,
+    /// Mean HTTP time to first byte, in seconds.
+    ttfb: Option<f64>,
+}
+
+impl<P> Loader<P> {
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            active: None,
+            player: None,
+            last_requested: None,
+            downloads: HashMap::new(),
+            started: now,
+            mean_size: None,
+            ttfb: None,
+        }
+    }
+
+    /// Ids being fetched over HTTP in `stream` (the `p` of announcements).
+    pub(crate) fn http_loading(&self, stream: StreamId) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .downloads
+            .iter()
+            .filter(|((s, _), d)| *s == stream && matches!(d.attempt, Attempt::Http { .. }))
+            .map(|((_, id), _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn count(&self, http: bool) -> usize {
+        self.downloads
+            .values()
+            .filter(|d| match d.attempt {
+                Attempt::Http { .. } => http,
+                Attempt::P2p { .. } => !http,
+                Attempt::Idle => false,
+            })
+            .count()
+    }
+}
+
+/// Rendezvous score of a peer for a segment: every peer computes the same
+/// scores from the same ids, so the swarm agrees on who seeds what.
+fn rendezvous(peer: &PeerId, info_hash: &InfoHash, segment: i64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let segment = segment.to_le_bytes();
+    for &b in peer
+        .0
+        .iter()
+        .chain(info_hash.0.iter())
+        .chain(segment.iter())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Finish with splitmix64 so nearby segment ids scatter.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// What the scheduler decided for one segment.
+enum Plan {
+    Http,
+    P2p(ConnId),
+    Wait,
+}
+
+impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
+    pub(crate) fn load_segment(
+        &mut self,
+        now: Instant,
+        request: PlayerRequestId,
+        stream: StreamId,
+        segment: i64,
+    ) {
+        let Some(s) = self.streams.get(&stream) else {
+            self.out.push_back(Output::SegmentFailed {
+                request,
+                reason: format!("unknown stream {stream}"),
+            });
+            return;
+        };
+        let (t, key) = (s.stream_type, s.key.clone());
+        self.activate_swarm(now, stream);
+        let loader = self.loaders.get_mut(t);
+        loader.last_requested = Some((stream, segment));
+        if let Some(previous) = loader.player.replace(PlayerRequest {
+            id: request,
+            stream,
+            segment,
+        }) {
+            if previous.id != request {
+                self.out.push_back(Output::SegmentFailed {
+                    request: previous.id,
+                    reason: "aborted: replaced by a newer request".into(),
+                });
+            }
+        }
+        if let Some(d) = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .get_mut(&(stream, segment))
+        {
+            // A request from the player is always retried.
+            d.http_failures = 0;
+        }
+        if let Some(data) = self.storage.get(&key, segment) {
+            self.resolve_player(now, t, data);
+        }
+    }
+
+    fn resolve_player(&mut self, now: Instant, t: StreamType, data: P) {
+        if let Some(p) = self.loaders.get_mut(t).player.take() {
+            let bandwidth = [1, 3, 5]
+                .into_iter()
+                .map(|s| self.bw_all.loading_only(Duration::from_secs(s)))
+                .fold(0.0, f64::max);
+            let _ = now;
+            self.out.push_back(Output::SegmentLoaded {
+                request: p.id,
+                data,
+                bandwidth,
+            });
+        }
+    }
+
+    /// Size of a segment: known from its byte range, else the mean so far,
+    /// else the active bitrate times its duration.
+    fn size_estimate(&self, t: StreamType, seg: &SegmentInfo) -> f64 {
+        #[expect(clippy::cast_precision_loss, reason = "an estimate")]
+        let known = seg.known_size().map(|n| n as f64);
+        known
+            .or(self.loaders.get(t).mean_size)
+            .unwrap_or_else(|| self.active_bitrate.max(2e6) * seg.duration().max(1.0) / 8.0)
+    }
+
+    /// Seconds an HTTP download of `seg` is expected to take.
+    fn http_seconds(&self, t: StreamType, seg: &SegmentInfo) -> f64 {
+        let bps = self.bw_http.loading_only(Duration::from_secs(10));
+        let bps = if bps > 0.0 {
+            bps.min(1e10)
+        } else {
+            DEFAULT_HTTP_BPS
+        };
+        let ttfb = self.loaders.get(t).ttfb.unwrap_or(DEFAULT_TTFB);
+        ttfb + self.size_estimate(t, seg) * 8.0 / bps
+    }
+
+    /// Runs the scheduler for both stream types.
+    pub(crate) fn schedule(&mut self, now: Instant) {
+        self.next_check = None;
+        for t in TYPES {
+            self.schedule_type(now, t);
+        }
+    }
+
+    fn schedule_type(&mut self, now: Instant, t: StreamType) {
+        let Some(stream_id) = self.loaders.get(t).active else {
+            return;
+        };
+        let Some(stream) = self.streams.get(&stream_id) else {
+            return;
+        };
+        let player = self.loaders.get(t).player.filter(|p| p.stream == stream_id);
+        let rate = self.rate();
+        let position = self.position(now).or_else(|| {
+            player
+                .and_then(|p| stream.segment(p.segment))
+                .map(|s| s.start)
+        });
+        let Some(position) = position else {
+            return;
+        };
+        let config = self.stream_config(t).clone();
+        let pressure = self.storage.usage().available_percent();
+        // P2P Media Loader's storage-pressure rules, and our byte bound.
+        let horizon = if pressure <= 5.0 {
+            0.0
+        } else {
+            config.p2p_download_window
+        };
+        let http_horizon = if pressure <= 10.0 {
+            0.0
+        } else {
+            config.http_download_window
+        };
+        let anchor = match (stream.at(position).map(|s| s.id), player.map(|p| p.segment)) {
+            (Some(a), Some(p)) => a.min(p),
+            (a, p) => a.or(p).unwrap_or(i64::MAX),
+        };
+        let mut queue: Vec<SegmentInfo> = Vec::new();
+        let mut bytes = 0.0;
+        #[expect(clippy::cast_precision_loss, reason = "a byte budget")]
+        let budget = self.config.common.max_prefetch_bytes as f64;
+        for seg in stream.from(anchor) {
+            let first = queue.is_empty() || player.is_some_and(|p| p.segment == seg.id);
+            if !first && (seg.start > position + horizon * rate || bytes > budget) {
+                break;
+            }
+            bytes += self.size_estimate(t, seg);
+            queue.push(seg.clone());
+        }
+        let key = stream.key.clone();
+        self.housekeeping(now, t, stream_id, &queue, player);
+        for seg in &queue {
+            if self.storage.has(&key, seg.id) {
+                continue;
+            }
+            let wait = ((seg.start - position) / rate).max(0.0);
+            let lead = self.http_seconds(t, seg) + self.config.common.http_safety_margin;
+            let urgent =
+                wait <= lead || player.is_some_and(|p| p.segment == seg.id) && seg.end <= position;
+            let within_http = seg.start <= position + http_horizon * rate;
+            match self.plan(now, t, stream_id, seg, urgent, within_http) {
+                Plan::Http => self.start_http(now, t, stream_id, seg),
+                Plan::P2p(conn) => self.start_p2p(now, t, stream_id, seg, conn),
+                Plan::Wait => {
+                    if !urgent {
+                        let turn = now + Duration::from_secs_f64((wait - lead).clamp(0.05, 3600.0));
+                        self.next_check = Some(self.next_check.map_or(turn, |c| c.min(turn)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Aborts what is no longer needed and forgets old failures.
+    fn housekeeping(
+        &mut self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        queue: &[SegmentInfo],
+        player: Option<PlayerRequest>,
+    ) {
+        let wanted = |s: StreamId, id: i64| {
+            s == stream && queue.iter().any(|q| q.id == id)
+                || player.is_some_and(|p| p.stream == s && p.segment == id)
+        };
+        let doomed: Vec<(StreamId, i64)> = self
+            .loaders
+            .get(t)
+            .downloads
+            .keys()
+            .filter(|(s, id)| !wanted(*s, *id))
+            .copied()
+            .collect();
+        for (s, id) in doomed {
+            self.abort_attempt(now, t, s, id);
+            self.loaders.get_mut(t).downloads.remove(&(s, id));
+        }
+        for d in self.loaders.get_mut(t).downloads.values_mut() {
+            if d.last_failure.is_some_and(|f| now - f >= FAILURE_MEMORY) {
+                d.http_failures = 0;
+                d.last_failure = None;
+            }
+        }
+    }
+
+    fn plan(
+        &mut self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        seg: &SegmentInfo,
+        urgent: bool,
+        within_http: bool,
+    ) -> Plan {
+        let config = self.stream_config(t);
+        let (http_slots, p2p_slots, retries) = (
+            config.simultaneous_http_downloads,
+            config.simultaneous_p2p_downloads,
+            config.http_error_retries,
+        );
+        let delay_over = now - self.loaders.get(t).started >= config.http_initial_delay;
+        let loader = self.loaders.get(t);
+        let d = loader.downloads.get(&(stream, seg.id));
+        let attempt = d.map_or(Attempt::Idle, |d| d.attempt);
+        let can_http = delay_over && d.is_none_or(|d| d.http_failures < retries);
+        let http_free = loader.count(true) < http_slots;
+        let p2p_free = loader.count(false) < p2p_slots;
+        let p2p_allowed = d.is_none_or(|d| d.p2p_not_before.is_none_or(|at| now >= at));
+        let roll_due = d.is_none_or(|d| d.next_roll.is_none_or(|at| now >= at));
+        match attempt {
+            Attempt::Http { .. } => return Plan::Wait,
+            Attempt::P2p { conn } => {
+                if urgent && can_http && (http_free || self.preempt_http(now, t, stream, seg.id)) {
+                    // Too late for the peer: switch to HTTP, keeping its bytes.
+                    self.abort_attempt(now, t, stream, seg.id);
+                    return Plan::Http;
+                }
+                let _ = conn;
+                return Plan::Wait;
+            }
+            Attempt::Idle => {}
+        }
+        let Some(sw) = self.swarms.get(&stream) else {
+            // No swarm (P2P disabled): plain HTTP, ahead of need within the slots.
+            return if can_http && (http_free || urgent && self.preempt_http(now, t, stream, seg.id))
+            {
+                Plan::Http
+            } else {
+                Plan::Wait
+            };
+        };
+        let holders: Vec<(ConnId, f64)> = sw
+            .open_peers()
+            .filter(|(_, p)| p.has(seg.id) && !p.is_downloading())
+            .map(|(id, _)| {
+                (
+                    id,
+                    sw.conns
+                        .get(&id)
+                        .map_or(0.0, |c| c.bandwidth.loading_only(Duration::from_secs(15))),
+                )
+            })
+            .collect();
+        let someone_has = sw
+            .open_peers()
+            .any(|(_, p)| p.has(seg.id) || p.is_http_loading(seg.id));
+        let peers = sw.open_count();
+        // Rendezvous: am I the connected peer with the highest score?
+        let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
+        let designated = sw
+            .open_peers()
+            .filter_map(|(id, _)| sw.conns.get(&id).and_then(|c| c.remote))
+            .all(|remote| rendezvous(&remote, &sw.info_hash, seg.id) < my_score);
+        if urgent {
+            if can_http && (http_free || self.preempt_http(now, t, stream, seg.id)) {
+                return Plan::Http;
+            }
+            if p2p_free && p2p_allowed {
+                if let Some(conn) = self.choose_peer(&holders) {
+                    return Plan::P2p(conn);
+                }
+            }
+            return Plan::Wait;
+        }
+        if p2p_allowed && p2p_free {
+            if let Some(conn) = self.choose_peer(&holders) {
+                return Plan::P2p(conn);
+            }
+        }
+        if someone_has || !within_http || !can_http || !http_free {
+            return Plan::Wait;
+        }
+        let seeds = match self.config.common.seeding {
+            Seeding::Coordinated => designated,
+            Seeding::Random => {
+                if !roll_due {
+                    false
+                } else {
+                    #[expect(clippy::cast_precision_loss, reason = "a probability")]
+                    let p = 1.0 / (peers as f64 + 1.0);
+                    let period = 1.0
+                        + f64::from(self.rng.next_u32() % 1000) / 1000.0 * (peers as f64).max(0.0);
+                    let hit = f64::from(self.rng.next_u32()) / f64::from(u32::MAX) < p;
+                    let entry = self
+                        .loaders
+                        .get_mut(t)
+                        .downloads
+                        .entry((stream, seg.id))
+                        .or_insert_with(Download::new);
+                    entry.next_roll = Some(now + Duration::from_secs_f64(period));
+                    hit
+                }
+            }
+        };
+        if seeds { Plan::Http } else { Plan::Wait }
+    }
+
+    /// P2P Media Loader's choice: weighted by measured bandwidth, with
+    /// unproven peers together never outweighing proven ones.
+    fn choose_peer(&mut self, holders: &[(ConnId, f64)]) -> Option<ConnId> {
+        match holders {
+            [] => None,
+            [(id, _)] => Some(*id),
+            _ => {
+                let best = holders.iter().map(|(_, bw)| *bw).fold(0.0, f64::max);
+                let r = f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0);
+                if best <= 0.0 {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        clippy::cast_precision_loss,
+                        reason = "an index below len"
+                    )]
+                    let i = (r * holders.len() as f64) as usize;
+                    return holders.get(i).map(|(id, _)| *id);
+                }
+                let mut base = (0.1 * best).max(1.0);
+                let unproven = holders.iter().filter(|(_, bw)| *bw <= base).count();
+                let proven: f64 = holders
+                    .iter()
+                    .filter(|(_, bw)| *bw > base)
+                    .map(|(_, bw)| bw)
+                    .sum();
+                #[expect(clippy::cast_precision_loss, reason = "a count")]
+                if unproven as f64 * base > proven && unproven > 0 {
+                    base = proven / unproven as f64;
+                }
+                let weights: Vec<f64> = holders.iter().map(|(_, bw)| bw.max(base)).collect();
+                let mut target = r * weights.iter().sum::<f64>();
+                for ((id, _), w) in holders.iter().zip(&weights) {
+                    if target < *w {
+                        return Some(*id);
+                    }
+                    target -= w;
+                }
+                holders.last().map(|(id, _)| *id)
+            }
+        }
+    }
+
+    /// Frees an HTTP slot by aborting the download furthest ahead, if it is
+    /// later than `for_segment`.
+    fn preempt_http(
+        &mut self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        for_segment: i64,
+    ) -> bool {
+        let victim = self
+            .loaders
+            .get(t)
+            .downloads
+            .iter()
+            .filter(|((s, id), d)| {
+                *s == stream && *id > for_segment && matches!(d.attempt, Attempt::Http { .. })
+            })
+            .map(|((s, id), _)| (*s, *id))
+            .max_by_key(|(_, id)| *id);
+        match victim {
+            Some((s, id)) => {
+                self.abort_attempt(now, t, s, id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn abort_attempt(&mut self, now: Instant, t: StreamType, stream: StreamId, segment: i64) {
+        let Some(d) = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .get_mut(&(stream, segment))
+        else {
+            return;
+        };
+        let attempt = std::mem::replace(&mut d.attempt, Attempt::Idle);
+        match attempt {
+            Attempt::Idle => {}
+            Attempt::Http { fetch, .. } => {
+                self.fetches.remove(&fetch);
+                self.out.push_back(Output::HttpAbort { fetch });
+                self.finish_attempt(now, t, stream, Source::Http);
+                self.emit(Event::SegmentAbort {
+                    stream_type: t,
+                    segment,
+                    source: Source::Http,
+                });
+            }
+            Attempt::P2p { conn } => {
+                // The peer's bytes come back through a DownloadFailed event.
+                if let Some(c) = self
+                    .swarms
+                    .get_mut(&stream)
+                    .and_then(|sw| sw.conns.get_mut(&conn))
+                {
+                    if let ConnState::Open(peer) = &mut c.state {
+                        peer.abort_download();
+                    }
+                }
+                self.emit(Event::SegmentAbort {
+                    stream_type: t,
+                    segment,
+                    source: Source::P2p,
+                });
+            }
+        }
+    }
+
+    /// Announcements list HTTP downloads, so starting or ending one re-announces.
+    fn mark_http_changed(&mut self, stream: StreamId) {
+        if self.swarms.contains_key(&stream) {
+            self.dirty.insert(stream);
+        }
+    }
+
+    fn start_http(&mut self, now: Instant, t: StreamType, stream: StreamId, seg: &SegmentInfo) {
+        let timeout = self.stream_config(t).http_no_bytes_timeout;
+        let fetch = self.new_id();
+        let d = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .entry((stream, seg.id))
+            .or_insert_with(Download::new);
+        let from = d.received;
+        let range = match &seg.byte_range {
+            Some(r) => Some(HttpRange {
+                start: r.start + from,
+                end: Some(r.end),
+            }),
+            None if from > 0 => Some(HttpRange {
+                start: from,
+                end: None,
+            }),
+            None => None,
+        };
+        if d.total.is_none() {
+            d.total = seg.known_size();
+        }
+        d.attempt = Attempt::Http {
+            fetch,
+            started: now,
+            deadline: now + timeout,
+            ranged: range.is_some(),
+            first_byte: false,
+        };
+        self.fetches.insert(fetch, (stream, seg.id));
+        self.bw_all.start_loading(now);
+        self.bw_http.start_loading(now);
+        self.out.push_back(Output::HttpFetch {
+            fetch,
+            url: seg.url.clone(),
+            range,
+        });
+        self.emit(Event::SegmentStart {
+            stream_type: t,
+            segment: seg.id,
+            source: Source::Http,
+        });
+        self.mark_http_changed(stream);
+    }
+
+    fn start_p2p(
+        &mut self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        seg: &SegmentInfo,
+        conn: ConnId,
+    ) {
+        let d = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .entry((stream, seg.id))
+            .or_insert_with(Download::new);
+        let (from, total) = (d.received, d.total.or(seg.known_size()));
+        let started = self
+            .swarms
+            .get_mut(&stream)
+            .and_then(|sw| sw.conns.get_mut(&conn))
+            .is_some_and(|c| match &mut c.state {
+                ConnState::Open(peer) => peer.request(now, seg.id, from, total),
+                _ => false,
+            });
+        if started {
+            if let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, seg.id)) {
+                d.attempt = Attempt::P2p { conn };
+            }
+            if let Some(c) = self
+                .swarms
+                .get_mut(&stream)
+                .and_then(|sw| sw.conns.get_mut(&conn))
+            {
+                c.bandwidth.start_loading(now);
+            }
+            self.bw_all.start_loading(now);
+            self.emit(Event::SegmentStart {
+                stream_type: t,
+                segment: seg.id,
+                source: Source::P2p,
+            });
+            self.pump_conn(now, stream, conn);
+        }
+    }
+
+    /// Which loader and download a fetch belongs to.
+    fn fetch_owner(&self, fetch: FetchId) -> Option<(StreamType, StreamId, i64)> {
+        let &(stream, id) = self.fetches.get(&fetch)?;
+        let t = self.streams.get(&stream)?.stream_type;
+        Some((t, stream, id))
+    }
+
+    pub(crate) fn http_headers(
+        &mut self,
+        now: Instant,
+        fetch: FetchId,
+        status: u16,
+        content_length: Option<u64>,
+    ) {
+        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
+            return;
+        };
+        let byte_range_segment = self
+            .streams
+            .get(&stream)
+            .and_then(|s| s.segment(id))
+            .is_some_and(|s| s.byte_range.is_some());
+        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+            return;
+        };
+        let Attempt::Http { ranged, .. } = d.attempt else {
+            return;
+        };
+        let verdict = match status {
+            206 if ranged => Ok(()),
+            200 if ranged && byte_range_segment => Err(format!(
+                "http-unexpected-status-code {status} for a byte range"
+            )),
+            200 => {
+                // The whole body comes again: drop partial bytes.
+                d.reset_bytes();
+                if d.total.is_none() {
+                    d.total = content_length;
+                }
+                Ok(())
+            }
+            406 | 416 => {
+                d.reset_bytes();
+                Err(format!("http-bytes-mismatch: status {status}"))
+            }
+            _ => Err(format!("http-error: status {status}")),
+        };
+        if let (Ok(()), Some(len), Some(total)) = (&verdict, content_length, d.total) {
+            if d.received + len != total {
+                d.reset_bytes();
+                self.http_fail(
+                    now,
+                    t,
+                    stream,
+                    id,
+                    "http-bytes-mismatch: unexpected Content-Length".into(),
+                    true,
+                );
+                return;
+            }
+        }
+        if let Err(reason) = verdict {
+            self.http_fail(now, t, stream, id, reason, true);
+        }
+    }
+
+    pub(crate) fn http_data(&mut self, now: Instant, fetch: FetchId, data: P) {
+        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
+            return;
+        };
+        let timeout = self.stream_config(t).http_no_bytes_timeout;
+        let len = data.len() as u64;
+        let loader = self.loaders.get_mut(t);
+        let Some(d) = loader.downloads.get_mut(&(stream, id)) else {
+            return;
+        };
+        let Attempt::Http {
+            deadline,
+            first_byte,
+            started,
+            ..
+        } = &mut d.attempt
+        else {
+            return;
+        };
+        *deadline = now + timeout;
+        if !*first_byte {
+            *first_byte = true;
+            let ttfb = (now - *started).as_secs_f64();
+            loader.ttfb = Some(loader.ttfb.map_or(ttfb, |m| 0.8 * m + 0.2 * ttfb));
+        }
+        if d.total.is_some_and(|total| d.received + len > total) {
+            d.reset_bytes();
+            self.http_fail(
+                now,
+                t,
+                stream,
+                id,
+                "http-bytes-mismatch: more bytes than expected".into(),
+                true,
+            );
+            return;
+        }
+        d.received += len;
+        d.http_bytes += len;
+        d.chunks.push(data);
+        self.bw_all.add_bytes(now, len);
+        self.bw_http.add_bytes(now, len);
+        self.emit(Event::ChunkDownloaded {
+            bytes: len,
+            source: Source::Http,
+        });
+    }
+
+    pub(crate) fn http_end(&mut self, now: Instant, fetch: FetchId) {
+        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
+            return;
+        };
+        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+            return;
+        };
+        match d.total {
+            // 2.3.1's fix: a short body fails but keeps its bytes for a resume.
+            Some(total) if d.received != total => {
+                self.http_fail(
+                    now,
+                    t,
+                    stream,
+                    id,
+                    "http-bytes-mismatch: body ended early".into(),
+                    true,
+                );
+            }
+            _ => {
+                d.total = Some(d.received);
+                self.finish_attempt(now, t, stream, Source::Http);
+                self.complete(now, t, stream, id);
+            }
+        }
+    }
+
+    pub(crate) fn http_failed(&mut self, now: Instant, fetch: FetchId, reason: &str) {
+        if let Some((t, stream, id)) = self.fetch_owner(fetch) {
+            self.http_fail(now, t, stream, id, format!("http-error: {reason}"), false);
+        }
+    }
+
+    fn finish_attempt(&mut self, now: Instant, t: StreamType, stream: StreamId, source: Source) {
+        let _ = t;
+        self.bw_all.stop_loading(now);
+        if source == Source::Http {
+            self.bw_http.stop_loading(now);
+            self.mark_http_changed(stream);
+        }
+    }
+
+    fn http_fail(
+        &mut self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        id: i64,
+        reason: String,
+        abort: bool,
+    ) {
+        let retries = self.stream_config(t).http_error_retries;
+        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+            return;
+        };
+        let Attempt::Http { fetch, .. } = d.attempt else {
+            return;
+        };
+        d.attempt = Attempt::Idle;
+        d.http_failures += 1;
+        d.last_failure = Some(now);
+        let exhausted = d.http_failures >= retries;
+        self.fetches.remove(&fetch);
+        if abort {
+            self.out.push_back(Output::HttpAbort { fetch });
+        }
+        self.finish_attempt(now, t, stream, Source::Http);
+        self.emit(Event::SegmentError {
+            stream_type: t,
+            segment: id,
+            source: Source::Http,
+            reason: reason.clone(),
+        });
+        let player = self.loaders.get(t).player;
+        if exhausted && player.is_some_and(|p| p.stream == stream && p.segment == id) {
+            self.loaders.get_mut(t).player = None;
+            if let Some(p) = player {
+                self.out.push_back(Output::SegmentFailed {
+                    request: p.id,
+                    reason,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn http_timeouts(&mut self, now: Instant) {
+        for t in TYPES {
+            let due: Vec<(StreamId, i64)> = self
+                .loaders
+                .get(t)
+                .downloads
+                .iter()
+                .filter(
+                    |(_, d)| matches!(d.attempt, Attempt::Http { deadline, .. } if now >= deadline),
+                )
+                .map(|(k, _)| *k)
+                .collect();
+            for (stream, id) in due {
+                self.http_fail(now, t, stream, id, "bytes-receiving-timeout".into(), true);
+            }
+        }
+    }
+
+    pub(crate) fn http_deadline(&self) -> Option<Instant> {
+        TYPES
+            .iter()
+            .flat_map(|t| self.loaders.get(*t).downloads.values())
+            .filter_map(|d| match d.attempt {
+                Attempt::Http { deadline, .. } => Some(deadline),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn conn_type(&self, stream: StreamId) -> Option<StreamType> {
+        self.streams.get(&stream).map(|s| s.stream_type)
+    }
+
+    pub(crate) fn p2p_completed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        conn: ConnId,
+        segment: i64,
+        data: P,
+    ) {
+        let Some(t) = self.conn_type(stream) else {
+            return;
+        };
+        if let Some(c) = self
+            .swarms
+            .get_mut(&stream)
+            .and_then(|sw| sw.conns.get_mut(&conn))
+        {
+            c.bandwidth.stop_loading(now);
+        }
+        self.finish_attempt(now, t, stream, Source::P2p);
+        let Some(d) = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .get_mut(&(stream, segment))
+        else {
+            return;
+        };
+        if d.attempt != (Attempt::P2p { conn }) {
+            return;
+        }
+        d.attempt = Attempt::Idle;
+        d.received += data.len() as u64;
+        d.chunks.push(data);
+        d.total = Some(d.received);
+        self.complete(now, t, stream, segment);
+    }
+
+    pub(crate) fn p2p_failed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        conn: ConnId,
+        segment: i64,
+        error: DownloadError,
+        partial: Option<P>,
+    ) {
+        let Some(t) = self.conn_type(stream) else {
+            return;
+        };
+        if let Some(c) = self
+            .swarms
+            .get_mut(&stream)
+            .and_then(|sw| sw.conns.get_mut(&conn))
+        {
+            c.bandwidth.stop_loading(now);
+            if error == DownloadError::Timeout {
+                c.bandwidth.clear();
+            }
+        }
+        self.finish_attempt(now, t, stream, Source::P2p);
+        let Some(d) = self
+            .loaders
+            .get_mut(t)
+            .downloads
+            .get_mut(&(stream, segment))
+        else {
+            return;
+        };
+        let ours = d.attempt == (Attempt::P2p { conn });
+        if ours || error == DownloadError::Aborted {
+            if let Some(p) = partial {
+                d.received += p.len() as u64;
+                d.chunks.push(p);
+            }
+        }
+        if ours {
+            d.attempt = Attempt::Idle;
+            d.p2p_not_before = Some(now + P2P_RETRY_DELAY);
+            if error != DownloadError::Aborted {
+                self.emit(Event::SegmentError {
+                    stream_type: t,
+                    segment,
+                    source: Source::P2p,
+                    reason: format!("{error:?}"),
+                });
+            }
+        }
+    }
+
+    /// A segment's bytes are all here: store, announce, answer the player.
+    fn complete(&mut self, now: Instant, t: StreamType, stream: StreamId, id: i64) {
+        let Some(d) = self.loaders.get_mut(t).downloads.remove(&(stream, id)) else {
+            return;
+        };
+        let data = P::concat(&d.chunks);
+        let size = data.len() as u64;
+        let Some(s) = self.streams.get(&stream) else {
+            return;
+        };
+        let key = s.key.clone();
+        let timing = s.segment(id).map_or(
+            SegmentTiming {
+                start: 0.0,
+                end: 0.0,
+                stream_type: t,
+            },
+            |seg| SegmentTiming {
+                start: seg.start,
+                end: seg.end,
+                stream_type: t,
+            },
+        );
+        let loader = self.loaders.get_mut(t);
+        #[expect(clippy::cast_precision_loss, reason = "an average")]
+        let sz = size as f64;
+        loader.mean_size = Some(loader.mean_size.map_or(sz, |m| 0.9 * m + 0.1 * sz));
+        let changed = self.storage.store(&key, id, data.clone(), timing);
+        self.mark_dirty(&changed);
+        self.emit(Event::SegmentLoaded {
+            stream_type: t,
+            segment: id,
+            bytes: size,
+            http_bytes: d.http_bytes,
+        });
+        let player = self.loaders.get(t).player;
+        if player.is_some_and(|p| p.stream == stream && p.segment == id) {
+            self.resolve_player(now, t, data);
+        }
+    }
+}

@@ -1,0 +1,825 @@
+//! Swarms (one per stream being played or lingering), their tracker
+//! announcers and peer connections.
+
+use std::collections::HashMap;
+
+use p2pml_proto::command::{Announcement, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK};
+use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
+use p2pml_proto::tracker::TrackerMessage;
+
+use super::io::{Event, Output, Source, TrackerId};
+use super::{Engine, TYPES};
+use crate::bandwidth::BandwidthCalculator;
+use crate::payload::Payload;
+use crate::peer::{PeerConnection, PeerEvent};
+use crate::storage::{SegmentStorage, StreamKey};
+use crate::streams::StreamId;
+use crate::time::Instant;
+use crate::tracker::{
+    Announcer, AnnouncerOutput, Backoff, ConnId, info_hash_of, keep_link_offered_by,
+};
+
+/// A tracker socket, shared by all swarms.
+#[derive(Debug)]
+pub(crate) struct TrackerSocket {
+    url: String,
+    state: SocketState,
+    backoff: Backoff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SocketState {
+    Idle,
+    Connecting,
+    Open,
+    Waiting(Instant),
+}
+
+impl TrackerSocket {
+    pub(crate) fn new(url: String) -> Self {
+        Self {
+            url,
+            state: SocketState::Idle,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum ConnState<P> {
+    /// Our offer is out; waiting for an answer.
+    Offering,
+    /// Answering a remote offer.
+    Answering { offer_id: OfferId },
+    /// Signalling done; waiting for the channel.
+    Connecting,
+    /// The channel is open.
+    Open(Box<PeerConnection<P>>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn<P> {
+    pub(crate) remote: Option<PeerId>,
+    pub(crate) we_offered: bool,
+    pub(crate) tracker: TrackerId,
+    pub(crate) state: ConnState<P>,
+    pub(crate) bandwidth: BandwidthCalculator,
+}
+
+impl<P> Conn<P> {
+    pub(crate) fn open(&self) -> Option<&PeerConnection<P>> {
+        match &self.state {
+            ConnState::Open(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// One stream's swarm.
+#[derive(Debug)]
+pub(crate) struct Swarm<P> {
+    pub(crate) stream_type: StreamType,
+    pub(crate) key: StreamKey,
+    pub(crate) info_hash: InfoHash,
+    pub(crate) peer_id: PeerId,
+    announcers: Vec<(TrackerId, Announcer)>,
+    pub(crate) conns: HashMap<ConnId, Conn<P>>,
+    /// Set while the swarm is no longer played but still serves.
+    linger_until: Option<Instant>,
+}
+
+impl<P> Swarm<P> {
+    pub(crate) fn open_count(&self) -> usize {
+        self.conns.values().filter(|c| c.open().is_some()).count()
+    }
+
+    /// Open peers, with their connection ids.
+    pub(crate) fn open_peers(&self) -> impl Iterator<Item = (ConnId, &PeerConnection<P>)> {
+        self.conns
+            .iter()
+            .filter_map(|(id, c)| c.open().map(|p| (*id, p)))
+    }
+
+    fn has_remote(&self, remote: &PeerId) -> bool {
+        self.conns
+            .values()
+            .any(|c| c.remote.as_ref() == Some(remote))
+    }
+}
+
+/// Keeps an id list within 255 blocks of 255 entries: the ids nearest
+/// `center` (rarely needed: only huge or scattered VOD stores).
+fn fit_blocks(mut ids: Vec<i64>, center: i64) -> Vec<i64> {
+    let blocks = |ids: &[i64]| {
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        ids.iter()
+            .for_each(|id| *counts.entry(id & !0xff).or_default() += 1);
+        counts
+            .values()
+            .map(|n| n.div_ceil(MAX_ENTRIES_PER_BLOCK))
+            .sum::<usize>()
+    };
+    if blocks(&ids) <= MAX_BLOCKS {
+        return ids;
+    }
+    ids.sort_by_key(|id| id.abs_diff(center));
+    let mut lo = 0;
+    let mut hi = ids.len();
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if blocks(ids.get(..mid).unwrap_or_default()) <= MAX_BLOCKS {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    ids.truncate(lo);
+    ids.sort_unstable();
+    ids
+}
+
+impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
+    /// Makes `stream` the active swarm of its type, creating it if needed;
+    /// the previous one lingers (or goes at once if it stores nothing).
+    pub(crate) fn activate_swarm(&mut self, now: Instant, stream: StreamId) {
+        let Some(s) = self.streams.get(&stream) else {
+            return;
+        };
+        let (t, key, info_hash) = (s.stream_type, s.key.clone(), s.info_hash);
+        let previous = self.loaders.get(t).active;
+        if previous == Some(stream) && self.swarms.contains_key(&stream) {
+            return;
+        }
+        if let Some(old) = previous.filter(|o| *o != stream) {
+            let linger = self.stream_config(t).inactive_swarm_linger;
+            let stores = self
+                .swarms
+                .get(&old)
+                .is_some_and(|sw| !self.storage.stored_ids(&sw.key).is_empty());
+            match self.swarms.get_mut(&old) {
+                Some(sw) if stores => sw.linger_until = Some(now + linger),
+                Some(_) => self.destroy_swarm(old),
+                None => {}
+            }
+        }
+        self.loaders.get_mut(t).active = Some(stream);
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.linger_until = None;
+            return;
+        }
+        if self.config.main.p2p_disabled && t == StreamType::Main
+            || self.config.secondary.p2p_disabled && t == StreamType::Secondary
+        {
+            return;
+        }
+        let prefix = self.config.common.peer_id_prefix.clone();
+        let rng = &mut self.rng;
+        let peer_id = *self
+            .peer_ids
+            .entry(info_hash)
+            .or_insert_with(|| PeerId::generate(&prefix, rng).unwrap_or(PeerId([b'0'; 20])));
+        let announcers = (0..self.trackers.len())
+            .map(|t| {
+                (
+                    t,
+                    Announcer::new(self.config.announcer.clone(), info_hash, peer_id),
+                )
+            })
+            .collect();
+        self.swarms.insert(
+            stream,
+            Swarm {
+                stream_type: t,
+                key,
+                info_hash,
+                peer_id,
+                announcers,
+                conns: HashMap::new(),
+                linger_until: None,
+            },
+        );
+        for tracker in 0..self.trackers.len() {
+            self.ensure_tracker(now, tracker);
+            if self
+                .trackers
+                .get(tracker)
+                .is_some_and(|s| s.state == SocketState::Open)
+            {
+                let wanted = self.wanted_offers(stream);
+                if let Some(a) = self.announcer_mut(stream, tracker) {
+                    a.connected(now, wanted);
+                }
+            }
+        }
+        self.pump_announcers(now, stream);
+    }
+
+    fn destroy_swarm(&mut self, stream: StreamId) {
+        let Some(mut sw) = self.swarms.remove(&stream) else {
+            return;
+        };
+        for (tracker, a) in &mut sw.announcers {
+            a.stop();
+            while let Some(o) = a.poll_output() {
+                if let AnnouncerOutput::Send(m) = o {
+                    self.out.push_back(Output::TrackerSend {
+                        tracker: *tracker,
+                        text: m.to_json(),
+                    });
+                }
+            }
+        }
+        for (conn, c) in sw.conns {
+            self.conns.remove(&conn);
+            self.out.push_back(Output::Close { conn });
+            if let (Some(peer), Some(_)) = (c.remote, c.open()) {
+                self.emit(Event::PeerClose {
+                    peer,
+                    stream_type: sw.stream_type,
+                });
+            }
+        }
+        for t in TYPES {
+            let loader = self.loaders.get_mut(t);
+            if loader.active == Some(stream) {
+                loader.active = None;
+            }
+        }
+    }
+
+    fn ensure_tracker(&mut self, now: Instant, tracker: TrackerId) {
+        if let Some(sock) = self.trackers.get_mut(tracker) {
+            let due = match sock.state {
+                SocketState::Idle => true,
+                SocketState::Waiting(at) => now >= at,
+                _ => false,
+            };
+            if due {
+                sock.state = SocketState::Connecting;
+                self.out.push_back(Output::TrackerConnect {
+                    tracker,
+                    url: sock.url.clone(),
+                });
+            }
+        }
+    }
+
+    fn announcer_mut(&mut self, stream: StreamId, tracker: TrackerId) -> Option<&mut Announcer> {
+        self.swarms
+            .get_mut(&stream)?
+            .announcers
+            .iter_mut()
+            .find(|(t, _)| *t == tracker)
+            .map(|(_, a)| a)
+    }
+
+    /// How many more connections a swarm wants (none while lingering).
+    fn wanted_offers(&self, stream: StreamId) -> usize {
+        self.swarms.get(&stream).map_or(0, |sw| {
+            if sw.linger_until.is_some() {
+                0
+            } else {
+                self.config
+                    .common
+                    .max_peers_per_swarm
+                    .saturating_sub(sw.conns.len())
+            }
+        })
+    }
+
+    pub(crate) fn tracker_opened(&mut self, now: Instant, tracker: TrackerId) {
+        if let Some(sock) = self.trackers.get_mut(tracker) {
+            sock.state = SocketState::Open;
+            sock.backoff.succeeded();
+        }
+        let streams: Vec<StreamId> = self.swarms.keys().copied().collect();
+        for stream in streams {
+            let wanted = self.wanted_offers(stream);
+            if let Some(a) = self.announcer_mut(stream, tracker) {
+                a.connected(now, wanted);
+            }
+            self.pump_announcers(now, stream);
+        }
+    }
+
+    pub(crate) fn tracker_closed(&mut self, now: Instant, tracker: TrackerId) {
+        let rng = &mut self.rng;
+        if let Some(sock) = self.trackers.get_mut(tracker) {
+            sock.state = SocketState::Waiting(sock.backoff.failed(now, rng));
+        }
+        for sw in self.swarms.values_mut() {
+            for (_, a) in sw.announcers.iter_mut().filter(|(t, _)| *t == tracker) {
+                a.disconnected();
+            }
+        }
+    }
+
+    pub(crate) fn tracker_message(&mut self, now: Instant, tracker: TrackerId, text: &str) {
+        let message = match TrackerMessage::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.emit(Event::TrackerWarning {
+                    message: format!("unreadable tracker message: {e}"),
+                });
+                return;
+            }
+        };
+        let Some(info_hash) = info_hash_of(&message) else {
+            if let TrackerMessage::Failure(f) = message {
+                self.emit(Event::TrackerWarning { message: f.reason });
+            }
+            return;
+        };
+        let Some(stream) = self
+            .swarms
+            .iter()
+            .find(|(_, sw)| sw.info_hash == info_hash)
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        let cap = self.config.common.max_peers_per_swarm;
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            let (lingering, count) = (sw.linger_until.is_some(), sw.conns.len());
+            let known: Vec<PeerId> = sw.conns.values().filter_map(|c| c.remote).collect();
+            if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == tracker) {
+                a.handle_message(now, message, |remote| {
+                    !lingering && count < cap && !known.contains(remote)
+                });
+            }
+        }
+        self.pump_announcers(now, stream);
+    }
+
+    /// Performs what a swarm's announcers asked for.
+    pub(crate) fn pump_announcers(&mut self, now: Instant, stream: StreamId) {
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        for (tracker, a) in &mut sw.announcers {
+            while let Some(o) = a.poll_output() {
+                outputs.push((*tracker, o));
+            }
+        }
+        for (tracker, o) in outputs {
+            match o {
+                AnnouncerOutput::Send(m) => self.out.push_back(Output::TrackerSend {
+                    tracker,
+                    text: m.to_json(),
+                }),
+                AnnouncerOutput::CreateOffers { count } => {
+                    for _ in 0..count {
+                        let conn = self.new_id();
+                        self.add_conn(stream, conn, None, true, tracker, ConnState::Offering);
+                        self.out.push_back(Output::CreateOffer { conn });
+                    }
+                }
+                AnnouncerOutput::CreateAnswer {
+                    remote,
+                    offer_id,
+                    offer,
+                } => {
+                    let conn = self.new_id();
+                    self.add_conn(
+                        stream,
+                        conn,
+                        Some(remote),
+                        false,
+                        tracker,
+                        ConnState::Answering { offer_id },
+                    );
+                    self.out.push_back(Output::CreateAnswer { conn, offer });
+                }
+                AnnouncerOutput::AcceptAnswer {
+                    conn,
+                    remote,
+                    answer,
+                } => {
+                    let duplicate = self
+                        .swarms
+                        .get(&stream)
+                        .is_some_and(|sw| sw.has_remote(&remote));
+                    let accepted = self
+                        .swarms
+                        .get_mut(&stream)
+                        .and_then(|sw| sw.conns.get_mut(&conn))
+                        .is_some_and(|c| {
+                            if duplicate || !matches!(c.state, ConnState::Offering) {
+                                return false;
+                            }
+                            c.remote = Some(remote);
+                            c.state = ConnState::Connecting;
+                            true
+                        });
+                    if accepted {
+                        self.out.push_back(Output::AcceptAnswer { conn, answer });
+                    } else {
+                        self.drop_conn(now, stream, conn);
+                    }
+                }
+                AnnouncerOutput::DropOffer { conn } => {
+                    let offering = self
+                        .swarms
+                        .get(&stream)
+                        .and_then(|sw| sw.conns.get(&conn))
+                        .is_some_and(|c| matches!(c.state, ConnState::Offering));
+                    if offering {
+                        self.drop_conn(now, stream, conn);
+                    }
+                }
+                AnnouncerOutput::Warning(message) => self.emit(Event::TrackerWarning { message }),
+            }
+        }
+    }
+
+    fn add_conn(
+        &mut self,
+        stream: StreamId,
+        conn: ConnId,
+        remote: Option<PeerId>,
+        we_offered: bool,
+        tracker: TrackerId,
+        state: ConnState<P>,
+    ) {
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.conns.insert(
+                conn,
+                Conn {
+                    remote,
+                    we_offered,
+                    tracker,
+                    state,
+                    bandwidth: BandwidthCalculator::default(),
+                },
+            );
+            self.conns.insert(conn, stream);
+        }
+    }
+
+    /// Closes a connection and forgets it; a download from it fails.
+    pub(crate) fn drop_conn(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
+        self.conns.remove(&conn);
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        let stream_type = sw.stream_type;
+        let Some(mut c) = sw.conns.remove(&conn) else {
+            return;
+        };
+        self.out.push_back(Output::Close { conn });
+        if let ConnState::Open(peer) = &mut c.state {
+            peer.handle_closed();
+            let events: Vec<PeerEvent<P>> = std::iter::from_fn(|| peer.poll_event()).collect();
+            for e in events {
+                self.peer_event(now, stream, conn, e);
+            }
+            if let Some(peer) = c.remote {
+                self.emit(Event::PeerClose { peer, stream_type });
+            }
+        }
+    }
+
+    pub(crate) fn offer_created(&mut self, now: Instant, conn: ConnId, sdp: String) {
+        let Some(&stream) = self.conns.get(&conn) else {
+            self.out.push_back(Output::Close { conn });
+            return;
+        };
+        let tracker = self
+            .swarms
+            .get(&stream)
+            .and_then(|sw| sw.conns.get(&conn))
+            .map(|c| c.tracker);
+        if let Some(tracker) = tracker {
+            let rng = &mut self.rng;
+            if let Some((_, a)) = self
+                .swarms
+                .get_mut(&stream)
+                .and_then(|sw| sw.announcers.iter_mut().find(|(t, _)| *t == tracker))
+            {
+                a.offer_created(now, conn, sdp, rng);
+            }
+        }
+        self.pump_announcers(now, stream);
+    }
+
+    pub(crate) fn answer_created(&mut self, now: Instant, conn: ConnId, sdp: String) {
+        let Some(&stream) = self.conns.get(&conn) else {
+            self.out.push_back(Output::Close { conn });
+            return;
+        };
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        let Some(c) = sw.conns.get_mut(&conn) else {
+            return;
+        };
+        if let (ConnState::Answering { offer_id }, Some(remote)) = (&c.state, c.remote) {
+            let (offer_id, tracker) = (*offer_id, c.tracker);
+            c.state = ConnState::Connecting;
+            if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == tracker) {
+                a.answer_created(remote, offer_id, sdp);
+            }
+        }
+        self.pump_announcers(now, stream);
+    }
+
+    pub(crate) fn channel_open(&mut self, now: Instant, conn: ConnId) {
+        let Some(&stream) = self.conns.get(&conn) else {
+            self.out.push_back(Output::Close { conn });
+            return;
+        };
+        let first_request_id = i64::from(self.rng_u32() % 1000);
+        let peer_config = self.config.peer.clone();
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        let me = sw.peer_id;
+        let Some(c) = sw.conns.get(&conn) else {
+            return;
+        };
+        let Some(remote) = c.remote else {
+            return;
+        };
+        // Two links to one peer: both sides keep the one offered by the lower id.
+        let offerer = |c: &Conn<P>| if c.we_offered { me } else { remote };
+        let this_offerer = offerer(c);
+        let other = sw
+            .conns
+            .iter()
+            .find(|(id, o)| **id != conn && o.remote == Some(remote) && o.open().is_some())
+            .map(|(id, o)| (*id, offerer(o)));
+        if let Some((other_id, other_offerer)) = other {
+            let loser = if keep_link_offered_by(&this_offerer, &other_offerer) {
+                other_id
+            } else {
+                conn
+            };
+            self.drop_conn(now, stream, loser);
+            if loser == conn {
+                return;
+            }
+        }
+        let stream_type = sw_stream_type(&self.swarms, stream);
+        if let Some(c) = self
+            .swarms
+            .get_mut(&stream)
+            .and_then(|sw| sw.conns.get_mut(&conn))
+        {
+            c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
+        }
+        if let Some(stream_type) = stream_type {
+            self.emit(Event::PeerConnect {
+                peer: remote,
+                stream_type,
+            });
+        }
+        let announcement = self.announcement(stream);
+        if let Some(a) = announcement {
+            self.with_conn(now, conn, |p, _| p.announce(a));
+        }
+    }
+
+    pub(crate) fn channel_closed(&mut self, now: Instant, conn: ConnId) {
+        if let Some(&stream) = self.conns.get(&conn) {
+            self.drop_conn(now, stream, conn);
+        }
+    }
+
+    fn rng_u32(&mut self) -> u32 {
+        rand_core::Rng::next_u32(&mut self.rng)
+    }
+
+    /// Runs `f` on an open connection, then performs what it produced.
+    pub(crate) fn with_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        f: impl FnOnce(&mut PeerConnection<P>, Instant),
+    ) {
+        let Some(&stream) = self.conns.get(&conn) else {
+            return;
+        };
+        let Some(c) = self
+            .swarms
+            .get_mut(&stream)
+            .and_then(|sw| sw.conns.get_mut(&conn))
+        else {
+            return;
+        };
+        let ConnState::Open(peer) = &mut c.state else {
+            return;
+        };
+        f(peer, now);
+        self.pump_conn(now, stream, conn);
+    }
+
+    /// Sends what a connection queued and handles its events.
+    pub(crate) fn pump_conn(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
+        loop {
+            let Some(c) = self
+                .swarms
+                .get_mut(&stream)
+                .and_then(|sw| sw.conns.get_mut(&conn))
+            else {
+                return;
+            };
+            let ConnState::Open(peer) = &mut c.state else {
+                return;
+            };
+            let mut progressed = false;
+            while let Some(data) = peer.poll_transmit() {
+                self.out.push_back(Output::Send { conn, data });
+                progressed = true;
+            }
+            let event = peer.poll_event();
+            match event {
+                Some(e) => self.peer_event(now, stream, conn, e),
+                None if !progressed => return,
+                None => {}
+            }
+        }
+    }
+
+    fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
+        match event {
+            PeerEvent::Announced => {}
+            PeerEvent::UploadRequested {
+                segment_id,
+                request_id,
+                byte_from,
+            } => {
+                let data = self.swarms.get(&stream).and_then(|sw| {
+                    let disabled = self.stream_config(sw.stream_type).p2p_upload_disabled;
+                    (!disabled)
+                        .then(|| self.storage.get(&sw.key, segment_id))
+                        .flatten()
+                });
+                if let Some(c) = self
+                    .swarms
+                    .get_mut(&stream)
+                    .and_then(|sw| sw.conns.get_mut(&conn))
+                {
+                    if let ConnState::Open(peer) = &mut c.state {
+                        peer.serve(segment_id, request_id, byte_from, data);
+                    }
+                }
+            }
+            PeerEvent::Downloaded { bytes } => {
+                let bytes = bytes as u64;
+                if let Some(c) = self
+                    .swarms
+                    .get_mut(&stream)
+                    .and_then(|sw| sw.conns.get_mut(&conn))
+                {
+                    c.bandwidth.add_bytes(now, bytes);
+                }
+                self.bw_all.add_bytes(now, bytes);
+                self.emit(Event::ChunkDownloaded {
+                    bytes,
+                    source: Source::P2p,
+                });
+            }
+            PeerEvent::DownloadCompleted { segment_id, data } => {
+                self.p2p_completed(now, stream, conn, segment_id, data)
+            }
+            PeerEvent::DownloadFailed {
+                segment_id,
+                error,
+                partial,
+            } => self.p2p_failed(now, stream, conn, segment_id, error, partial),
+            PeerEvent::Uploaded { bytes } => self.emit(Event::ChunkUploaded {
+                bytes: bytes as u64,
+            }),
+            PeerEvent::Malformed(e) => self.emit(Event::PeerMalformed {
+                reason: e.to_string(),
+            }),
+            PeerEvent::Close(_) => self.drop_conn(now, stream, conn),
+        }
+    }
+
+    /// This swarm's announcement: what we store, and what we fetch over HTTP.
+    fn announcement(&self, stream: StreamId) -> Option<Announcement> {
+        let sw = self.swarms.get(&stream)?;
+        if self.stream_config(sw.stream_type).p2p_upload_disabled {
+            return None;
+        }
+        let center = self
+            .loaders
+            .get(sw.stream_type)
+            .last_requested
+            .map_or(0, |(_, id)| id);
+        let loaded = fit_blocks(self.storage.stored_ids(&sw.key), center);
+        let http_loading = fit_blocks(
+            self.loaders.get(sw.stream_type).http_loading(stream),
+            center,
+        );
+        Some(Announcement {
+            loaded,
+            http_loading,
+        })
+    }
+
+    /// Marks the swarms of `keys` for a fresh announcement.
+    pub(crate) fn mark_dirty(&mut self, keys: &[StreamKey]) {
+        let ids: Vec<StreamId> = self
+            .swarms
+            .iter()
+            .filter(|(_, sw)| keys.contains(&sw.key))
+            .map(|(id, _)| *id)
+            .collect();
+        self.dirty.extend(ids);
+    }
+
+    /// Sends one coalesced announcement to every open peer of each changed swarm.
+    pub(crate) fn flush_announcements(&mut self, now: Instant) {
+        let dirty: Vec<StreamId> = self.dirty.drain().collect();
+        for stream in dirty {
+            let Some(a) = self.announcement(stream) else {
+                continue;
+            };
+            let conns: Vec<ConnId> = self
+                .swarms
+                .get(&stream)
+                .map(|sw| sw.open_peers().map(|(id, _)| id).collect())
+                .unwrap_or_default();
+            for conn in conns {
+                let a = a.clone();
+                self.with_conn(now, conn, |p, _| p.announce(a));
+            }
+        }
+    }
+
+    pub(crate) fn swarm_timeouts(&mut self, now: Instant) {
+        for tracker in 0..self.trackers.len() {
+            if !self.swarms.is_empty() {
+                self.ensure_tracker(now, tracker);
+            }
+        }
+        let expired: Vec<StreamId> = self
+            .swarms
+            .iter()
+            .filter(|(_, sw)| sw.linger_until.is_some_and(|t| now >= t))
+            .map(|(id, _)| *id)
+            .collect();
+        for stream in expired {
+            self.destroy_swarm(stream);
+        }
+        let streams: Vec<StreamId> = self.swarms.keys().copied().collect();
+        for stream in streams {
+            let wanted = self.wanted_offers(stream);
+            if let Some(sw) = self.swarms.get_mut(&stream) {
+                for (_, a) in &mut sw.announcers {
+                    a.handle_timeout(now, wanted);
+                }
+            }
+            self.pump_announcers(now, stream);
+            let due: Vec<ConnId> = self
+                .swarms
+                .get(&stream)
+                .map(|sw| {
+                    sw.open_peers()
+                        .filter(|(_, p)| p.poll_timeout().is_some_and(|t| now >= t))
+                        .map(|(id, _)| id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for conn in due {
+                self.with_conn(now, conn, |p, now| p.handle_timeout(now));
+            }
+        }
+    }
+
+    pub(crate) fn swarm_deadline(&self) -> Option<Instant> {
+        let sockets = self.trackers.iter().filter_map(|s| match s.state {
+            SocketState::Waiting(at) => Some(at),
+            _ => None,
+        });
+        let swarms = self.swarms.values().flat_map(|sw| {
+            let announcers = sw.announcers.iter().filter_map(|(_, a)| a.poll_timeout());
+            let peers = sw.open_peers().filter_map(|(_, p)| p.poll_timeout());
+            announcers.chain(peers).chain(sw.linger_until)
+        });
+        sockets.chain(swarms).min()
+    }
+}
+
+fn sw_stream_type<P>(swarms: &HashMap<StreamId, Swarm<P>>, stream: StreamId) -> Option<StreamType> {
+    swarms.get(&stream).map(|sw| sw.stream_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_blocks;
+
+    #[test]
+    fn id_lists_are_trimmed_around_the_playhead_to_fit_255_blocks() {
+        let small: Vec<i64> = (0..1000).collect();
+        assert_eq!(fit_blocks(small.clone(), 0), small);
+        // One id per block: 400 blocks, so only the 255 nearest 300 * 256 stay.
+        let scattered: Vec<i64> = (0..400).map(|b| b * 256).collect();
+        let kept = fit_blocks(scattered, 300 * 256);
+        assert_eq!(kept.len(), 255);
+        assert!(kept.contains(&(300 * 256)) && !kept.contains(&0));
+    }
+}

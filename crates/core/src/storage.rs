@@ -6,7 +6,7 @@
 //! on its side. [`MemoryStorage`] is the default, with P2P Media Loader's
 //! limits and eviction rules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use p2pml_proto::identity::StreamType;
@@ -101,7 +101,7 @@ struct Item<P> {
 /// assert_eq!(store.stored_ids(&key), [0]);
 /// ```
 pub struct MemoryStorage<P> {
-    streams: HashMap<StreamKey, BTreeMap<i64, Item<P>>>,
+    streams: BTreeMap<StreamKey, BTreeMap<i64, Item<P>>>,
     bytes: u64,
     limit: u64,
     position: Option<f64>,
@@ -115,7 +115,7 @@ impl<P: Payload> MemoryStorage<P> {
     /// P2P Media Loader uses each type's high-demand window.
     pub fn new(limit: u64, keep_behind_live: [f64; 2]) -> Self {
         Self {
-            streams: HashMap::new(),
+            streams: BTreeMap::new(),
             bytes: 0,
             limit,
             position: None,

@@ -9,7 +9,7 @@
 //! offers only up to a connection target (it makes 5 new peer connections on
 //! every announce), `stopped` when leaving, jitter-bounded reconnects.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId};
@@ -117,7 +117,7 @@ pub struct Announcer {
     interval: Duration,
     next_announce: Option<Instant>,
     gathering: Option<Gathering>,
-    pending: HashMap<OfferId, PendingOffer>,
+    pending: BTreeMap<OfferId, PendingOffer>,
     tracker_id: Option<String>,
     out: VecDeque<AnnouncerOutput>,
 }
@@ -136,7 +136,7 @@ impl Announcer {
             interval,
             next_announce: None,
             gathering: None,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             tracker_id: None,
             out: VecDeque::new(),
         }
@@ -180,7 +180,7 @@ impl Announcer {
         if self.connected && self.started {
             self.send_announce(Some(AnnounceEvent::Stopped), Vec::new());
         }
-        for (_, p) in self.pending.drain() {
+        for (_, p) in std::mem::take(&mut self.pending) {
             self.out
                 .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
         }

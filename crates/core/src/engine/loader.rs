@@ -10,7 +10,7 @@
 //! received. P2P Media Loader instead sends everything within 15 s of the
 //! playhead to HTTP, which is every segment of a short live window.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use p2pml_proto::identity::{InfoHash, PeerId, StreamType};
@@ -102,7 +102,7 @@ pub(crate) struct Loader<P> {
     pub(crate) active: Option<StreamId>,
     pub(crate) player: Option<PlayerRequest>,
     pub(crate) last_requested: Option<(StreamId, i64)>,
-    downloads: HashMap<(StreamId, i64), Download<P>>,
+    downloads: BTreeMap<(StreamId, i64), Download<P>>,
     started: Instant,
     /// Mean size of completed segments, for estimates.
     mean_size: Option<f64>,
@@ -116,7 +116,7 @@ impl<P> Loader<P> {
             active: None,
             player: None,
             last_requested: None,
-            downloads: HashMap::new(),
+            downloads: BTreeMap::new(),
             started: now,
             mean_size: None,
             ttfb: None,

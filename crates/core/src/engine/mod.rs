@@ -4,7 +4,7 @@ mod io;
 mod loader;
 mod swarm;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use p2pml_proto::identity::{InfoHash, PeerId, StreamType, swarm_id_from_manifest_url};
 use rand_chacha::ChaCha8Rng;
@@ -101,21 +101,21 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     config: EngineConfig,
     rng: ChaCha8Rng,
     swarm_id: Option<String>,
-    streams: HashMap<StreamId, Stream>,
+    streams: BTreeMap<StreamId, Stream>,
     live: bool,
     playhead: Option<Playhead>,
     storage: S,
     loaders: PerType<Loader<P>>,
-    swarms: HashMap<StreamId, Swarm<P>>,
-    conns: HashMap<ConnId, StreamId>,
+    swarms: BTreeMap<StreamId, Swarm<P>>,
+    conns: BTreeMap<ConnId, StreamId>,
     trackers: Vec<TrackerSocket>,
-    fetches: HashMap<FetchId, (StreamId, i64)>,
-    peer_ids: HashMap<InfoHash, PeerId>,
+    fetches: BTreeMap<FetchId, (StreamId, i64)>,
+    peer_ids: BTreeMap<InfoHash, PeerId>,
     bw_all: BandwidthCalculator,
     bw_http: BandwidthCalculator,
     active_bitrate: f64,
     next_id: u64,
-    dirty: HashSet<StreamId>,
+    dirty: BTreeSet<StreamId>,
     /// When the scheduler wants to look again (a waiting segment turns urgent).
     next_check: Option<Instant>,
     out: VecDeque<Output<P>>,
@@ -150,7 +150,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             config,
             rng,
             swarm_id,
-            streams: HashMap::new(),
+            streams: BTreeMap::new(),
             live: false,
             playhead: None,
             storage,
@@ -158,16 +158,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 main: Loader::new(now),
                 secondary: Loader::new(now),
             },
-            swarms: HashMap::new(),
-            conns: HashMap::new(),
+            swarms: BTreeMap::new(),
+            conns: BTreeMap::new(),
             trackers,
-            fetches: HashMap::new(),
-            peer_ids: HashMap::new(),
+            fetches: BTreeMap::new(),
+            peer_ids: BTreeMap::new(),
             bw_all: BandwidthCalculator::default(),
             bw_http: BandwidthCalculator::default(),
             active_bitrate: 0.0,
             next_id: 1,
-            dirty: HashSet::new(),
+            dirty: BTreeSet::new(),
             next_check: None,
             out: VecDeque::new(),
         }

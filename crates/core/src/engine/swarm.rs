@@ -1,7 +1,7 @@
 //! Swarms (one per stream being played or lingering), their tracker
 //! announcers and peer connections.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use p2pml_proto::command::{Announcement, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK};
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
@@ -83,7 +83,7 @@ pub(crate) struct Swarm<P> {
     pub(crate) info_hash: InfoHash,
     pub(crate) peer_id: PeerId,
     announcers: Vec<(TrackerId, Announcer)>,
-    pub(crate) conns: HashMap<ConnId, Conn<P>>,
+    pub(crate) conns: BTreeMap<ConnId, Conn<P>>,
     /// Set while the swarm is no longer played but still serves.
     linger_until: Option<Instant>,
 }
@@ -111,7 +111,7 @@ impl<P> Swarm<P> {
 /// `center` (rarely needed: only huge or scattered VOD stores).
 fn fit_blocks(mut ids: Vec<i64>, center: i64) -> Vec<i64> {
     let blocks = |ids: &[i64]| {
-        let mut counts: HashMap<i64, usize> = HashMap::new();
+        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
         ids.iter()
             .for_each(|id| *counts.entry(id & !0xff).or_default() += 1);
         counts
@@ -194,7 +194,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 info_hash,
                 peer_id,
                 announcers,
-                conns: HashMap::new(),
+                conns: BTreeMap::new(),
                 linger_until: None,
             },
         );
@@ -733,7 +733,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Sends one coalesced announcement to every open peer of each changed swarm.
     pub(crate) fn flush_announcements(&mut self, now: Instant) {
-        let dirty: Vec<StreamId> = self.dirty.drain().collect();
+        let dirty: Vec<StreamId> = std::mem::take(&mut self.dirty).into_iter().collect();
         for stream in dirty {
             let Some(a) = self.announcement(stream) else {
                 continue;
@@ -804,7 +804,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 }
 
-fn sw_stream_type<P>(swarms: &HashMap<StreamId, Swarm<P>>, stream: StreamId) -> Option<StreamType> {
+fn sw_stream_type<P>(
+    swarms: &BTreeMap<StreamId, Swarm<P>>,
+    stream: StreamId,
+) -> Option<StreamType> {
     swarms.get(&stream).map(|sw| sw.stream_type)
 }
 

@@ -1,5 +1,6 @@
 //! `p2pml`: tools for P2P Media Loader swarms. For now, the wire inspector.
 
+mod sim;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +18,16 @@ enum Commands {
     /// Decode and encode peer messages, compute swarm identities.
     #[command(subcommand)]
     Wire(wire::WireCommand),
+    /// Simulate a swarm and report offload, origin egress, stalls and startup,
+    /// next to the same scenario with P2P off.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
+        Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -39,6 +39,9 @@ pub(crate) struct SimArgs {
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
+    /// Print viewer N's engine inputs and outputs (virtual time) to stderr.
+    #[arg(long, value_name = "N")]
+    trace_peer: Option<usize>,
 }
 
 fn one(scenario: &Scenario, options: &RunOptions, label: &str) -> Report {
@@ -86,6 +89,7 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
             seed: args.seed,
             p2p: false,
             seeding,
+            trace_peer: None,
         },
         "P2P off",
     );
@@ -103,6 +107,7 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
             seed: args.seed,
             p2p: true,
             seeding,
+            trace_peer: args.trace_peer,
         },
         "P2P",
     );

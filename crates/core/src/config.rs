@@ -87,6 +87,15 @@ pub struct CommonConfig {
     /// P2P Media Loader instead sends everything within 15 s to HTTP, which
     /// leaves short live windows with no P2P at all.
     pub http_safety_margin: f64,
+    /// Uploads served at once; further requests are answered
+    /// `SegmentAbsent` at once, so the requester asks another holder instead
+    /// of timing out behind a saturated uplink (P2P Media Loader serves every
+    /// request at once, and its downloaders time out after 2 s).
+    pub max_concurrent_uploads: usize,
+    /// Connected peers per HTTP seeder of a new segment: with 20 peers, 2
+    /// fetch it. More seeders spread a segment faster; each costs origin
+    /// egress.
+    pub peers_per_seeder: usize,
     /// Bytes fetched ahead of the playhead at most (P2P Media Loader bounds
     /// prefetch by time only: up to 100 minutes of VOD, its issue #434).
     pub max_prefetch_bytes: u64,
@@ -114,7 +123,9 @@ impl Default for CommonConfig {
             seed: 0,
             max_peers_per_swarm: 24,
             seeding: Seeding::Coordinated,
-            http_safety_margin: 1.5,
+            http_safety_margin: 0.5,
+            max_concurrent_uploads: 2,
+            peers_per_seeder: 5,
             max_prefetch_bytes: 64 << 20,
         }
     }

@@ -23,6 +23,10 @@ use p2pml_proto::command::{
 use crate::payload::Payload;
 use crate::time::Instant;
 
+/// Below this many buffered bytes an upload counts as drained (the hosts'
+/// `bufferedAmountLowThreshold`).
+pub const UPLOAD_DRAINED: usize = 64 * 1024;
+
 /// Settings of one connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerConfig {
@@ -36,7 +40,9 @@ pub struct PeerConfig {
     /// make it buffer without bound. 128 MiB covers 4K segments of 10 s.
     pub max_segment_bytes: u64,
     /// Upload bytes we let queue in the channel before waiting for the host's
-    /// buffered-amount report (browsers start dropping beyond a few MiB).
+    /// buffered-amount report. 256 KiB is half a second at 4 Mbit/s: enough
+    /// to keep the link busy, little enough that our own commands do not
+    /// wait long behind data.
     pub send_high_water: usize,
 }
 
@@ -47,7 +53,7 @@ impl Default for PeerConfig {
             no_bytes_timeout: Duration::from_secs(2),
             max_strikes: 3,
             max_segment_bytes: 128 << 20,
-            send_high_water: 1 << 20,
+            send_high_water: 256 * 1024,
         }
     }
 }
@@ -194,6 +200,11 @@ impl<P: Payload> PeerConnection<P> {
         self.remote_loaded.contains(&segment_id)
     }
 
+    /// The highest id the peer announced it stores.
+    pub fn highest_loaded(&self) -> Option<i64> {
+        self.remote_loaded.iter().copied().max()
+    }
+
     /// Whether the peer announced it is fetching `segment_id` over HTTP.
     pub fn is_http_loading(&self, segment_id: i64) -> bool {
         self.remote_http_loading.contains(&segment_id)
@@ -209,9 +220,10 @@ impl<P: Payload> PeerConnection<P> {
         self.download.as_ref().map(|d| d.segment_id)
     }
 
-    /// Whether an upload to this peer is in progress.
+    /// Whether an upload to this peer is in progress: chunks still to queue,
+    /// or more than [`UPLOAD_DRAINED`] bytes not yet sent by the channel.
     pub fn is_uploading(&self) -> bool {
-        self.upload.is_some()
+        self.upload.is_some() || self.buffered >= UPLOAD_DRAINED
     }
 
     /// Sends our announcement (replaces what the peer knows of us).

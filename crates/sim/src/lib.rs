@@ -19,7 +19,7 @@ mod tracker;
 mod world;
 
 pub use p2pml_core::config::Seeding;
-pub use report::{PeerStats, Report, side_by_side};
+pub use report::{Diagnostics, PeerStats, Report, side_by_side};
 pub use scenario::{Mode, Scenario, ScenarioError, Start};
 
 /// How to run a scenario.
@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub p2p: bool,
     /// How new segments enter the swarm.
     pub seeding: Seeding,
+    /// Print this viewer's engine inputs and outputs to stderr.
+    pub trace_peer: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -39,6 +41,7 @@ impl Default for RunOptions {
             seed: 1,
             p2p: true,
             seeding: Seeding::Coordinated,
+            trace_peer: None,
         }
     }
 }
@@ -55,13 +58,13 @@ pub fn run_with_progress(
     progress: impl FnMut(f64),
 ) -> Report {
     let mut world = world::World::new(scenario.clone(), options.p2p, options.seeding, options.seed);
+    world.trace = options.trace_peer;
     world.run(progress);
     Report::build(
         scenario,
         options.p2p,
         world.sessions(),
-        world.totals.origin_bytes,
-        world.totals.unique_segments.len(),
+        &world.totals,
         world.tracker_messages(),
     )
 }

@@ -37,6 +37,24 @@ pub struct PeerStats {
 pub(crate) struct Totals {
     pub(crate) origin_bytes: u64,
     pub(crate) unique_segments: BTreeSet<i64>,
+    pub(crate) diagnostics: Diagnostics,
+}
+
+/// How downloads went, to see why a scenario scores as it does.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diagnostics {
+    /// HTTP attempts started.
+    pub http_started: u64,
+    /// P2P attempts started.
+    pub p2p_started: u64,
+    /// Segments completed with no HTTP byte.
+    pub p2p_completed: u64,
+    /// P2P attempts aborted (most often: switched to HTTP near the deadline).
+    pub p2p_aborted: u64,
+    /// P2P failures by reason.
+    pub p2p_failed: std::collections::BTreeMap<String, u64>,
+    /// HTTP failures by reason.
+    pub http_failed: std::collections::BTreeMap<String, u64>,
 }
 
 /// The figures of one run.
@@ -88,6 +106,8 @@ pub struct Report {
     pub corrupt: u64,
     /// Tracker messages handled.
     pub tracker_messages: u64,
+    /// How downloads went.
+    pub diagnostics: Diagnostics,
 }
 
 fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
@@ -114,10 +134,10 @@ impl Report {
         scenario: &crate::Scenario,
         p2p: bool,
         sessions: &[PeerStats],
-        origin_bytes: u64,
-        unique: usize,
+        totals: &Totals,
         tracker_messages: u64,
     ) -> Self {
+        let (origin_bytes, unique) = (totals.origin_bytes, totals.unique_segments.len());
         let delivered: u64 = sessions.iter().map(|s| s.delivered).sum();
         let delivered_http: u64 = sessions.iter().map(|s| s.delivered_http).sum();
         let downloaded: u64 = sessions
@@ -158,6 +178,7 @@ impl Report {
             upload_top10_share: ratio(top_sum, total_up),
             corrupt: sessions.iter().map(|s| s.corrupt).sum(),
             tracker_messages,
+            diagnostics: totals.diagnostics.clone(),
         }
     }
 }
@@ -239,5 +260,11 @@ pub fn side_by_side(p2p: &Report, off: &Report) -> String {
     for (label, a, b) in rows {
         let _ = writeln!(out, "{label:<34} {a:>14} {b:>14}");
     }
+    let d = &p2p.diagnostics;
+    let _ = writeln!(
+        out,
+        "P2P attempts {} (whole segments {}, aborted {}, failed {:?}); HTTP attempts {} (failed {:?})",
+        d.p2p_started, d.p2p_completed, d.p2p_aborted, d.p2p_failed, d.http_started, d.http_failed
+    );
     out
 }

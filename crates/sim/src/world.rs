@@ -37,6 +37,9 @@ enum Ev {
     Join(usize),
     Leave(usize, u64),
     UplinkDone(usize, u64, ConnId, usize),
+    /// Bytes reach a viewer's downlink; they are delivered once it has
+    /// carried them (FIFO in arrival order).
+    Arrive(usize, u64, Input<VirtualPayload>, usize),
     ToTracker(Client, String),
     Vanish,
 }
@@ -104,6 +107,7 @@ pub(crate) struct World {
     pub(crate) totals: Totals,
     finished: Vec<PeerStats>,
     seeding: Seeding,
+    pub(crate) trace: Option<usize>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -127,6 +131,7 @@ impl World {
             totals: Totals::default(),
             finished: Vec::new(),
             seeding,
+            trace: None,
             rng: ChaCha8Rng::seed_from_u64(0),
             sc,
         };
@@ -264,6 +269,7 @@ impl World {
             }
             Ev::Input(i, s, input) if self.alive(i, s) => {
                 let now = self.now;
+                self.trace_line(i, &format!("in  {}", describe_input(&input)));
                 if let Some(e) = self.peers.get_mut(i).and_then(|p| p.engine.as_mut()) {
                     e.handle_input(now, input);
                 }
@@ -281,6 +287,22 @@ impl World {
                 }
             }
             Ev::Tick(i, s) if self.alive(i, s) => self.tick(i),
+            Ev::Arrive(i, s, input, len) if self.alive(i, s) => {
+                if let Input::HttpData { fetch, .. } = &input {
+                    if self.cancelled.contains(&(i, *fetch)) {
+                        return;
+                    }
+                }
+                let now = self.now;
+                let Some(p) = self.peers.get_mut(i) else {
+                    return;
+                };
+                #[expect(clippy::cast_precision_loss, reason = "rates")]
+                let wire = len as f64 * 8.0;
+                let at = now.max(p.down_free) + secs(wire / p.down_bps);
+                p.down_free = at;
+                self.push(at, Ev::Input(i, s, input));
+            }
             Ev::UplinkDone(i, s, conn, len) if self.alive(i, s) => {
                 if let Some(link) = self.links.get_mut(&(i, conn)) {
                     let before = link.pending_up;
@@ -535,9 +557,9 @@ impl World {
         }
     }
 
-    #[expect(clippy::too_many_lines, reason = "one arm per output kind")]
     fn output(&mut self, i: usize, session: u64, o: Output<VirtualPayload>) {
         let now = self.now;
+        self.trace_line(i, &format!("out {}", describe_output(&o)));
         match o {
             Output::HttpFetch { fetch, url, range } => self.origin_fetch(i, fetch, &url, range),
             Output::HttpAbort { fetch } => {
@@ -642,6 +664,25 @@ impl World {
                 ..
             } => {
                 p.sources.insert(segment, (bytes, http_bytes));
+                if http_bytes == 0 {
+                    self.totals.diagnostics.p2p_completed += 1;
+                }
+            }
+            Event::SegmentStart { source, .. } => match source {
+                Source::Http => self.totals.diagnostics.http_started += 1,
+                Source::P2p => self.totals.diagnostics.p2p_started += 1,
+            },
+            Event::SegmentAbort {
+                source: Source::P2p,
+                ..
+            } => self.totals.diagnostics.p2p_aborted += 1,
+            Event::SegmentError { source, reason, .. } => {
+                let map = match source {
+                    Source::Http => &mut self.totals.diagnostics.http_failed,
+                    Source::P2p => &mut self.totals.diagnostics.p2p_failed,
+                };
+                let key: String = reason.split(':').next().unwrap_or_default().to_owned();
+                *map.entry(key).or_default() += 1;
             }
             Event::PeerConnect { .. } => p.stats.connections += 1,
             _ => {}
@@ -719,6 +760,7 @@ impl World {
         let whole = VirtualPayload::segment(segment, size);
         // The origin paces the body at its per-client rate; the viewer's
         // downlink is shared with everything else it receives.
+        let session = self.peers.get(i).map_or(0, |p| p.session);
         let mut src = at;
         let mut offset = start;
         while offset < size {
@@ -726,23 +768,18 @@ impl World {
             #[expect(clippy::cast_precision_loss, reason = "rates")]
             let wire = len as f64 * 8.0;
             src += secs(wire / origin_bps);
-            let Some(p) = self.peers.get_mut(i) else {
-                return;
-            };
-            let arrive = src.max(p.down_free) + secs(wire / p.down_bps);
-            p.down_free = arrive;
-            let session = p.session;
             let data = whole.slice(
                 usize::try_from(offset).unwrap_or(0)..usize::try_from(offset + len).unwrap_or(0),
             );
+            let bytes = data.len();
             self.push(
-                arrive,
-                Ev::Input(i, session, Input::HttpData { fetch, data }),
+                src,
+                Ev::Arrive(i, session, Input::HttpData { fetch, data }, bytes),
             );
             offset += len;
         }
-        let end = self.peers.get(i).map_or(now, |p| p.down_free);
-        self.input(end, i, Input::HttpEnd { fetch });
+        // The end follows the last byte through the same downlink queue.
+        self.push(src, Ev::Arrive(i, session, Input::HttpEnd { fetch }, 0));
     }
 
     fn send(&mut self, i: usize, conn: ConnId, data: VirtualPayload) {
@@ -765,18 +802,14 @@ impl World {
             link.pending_up += len;
         }
         self.push(depart, Ev::UplinkDone(i, session, conn, len));
-        let Some(b) = self.peers.get_mut(j) else {
-            return;
-        };
-        let arrive = (depart + latency).max(b.down_free) + secs(wire / b.down_bps);
-        b.down_free = arrive;
-        let their_session = b.session;
+        let their_session = self.peers.get(j).map_or(0, |p| p.session);
         self.push(
-            arrive,
-            Ev::Input(
+            depart + latency,
+            Ev::Arrive(
                 j,
                 their_session,
                 Input::ChannelMessage { conn: their, data },
+                len,
             ),
         );
     }
@@ -790,6 +823,59 @@ impl World {
     pub(crate) fn tracker_messages(&self) -> u64 {
         self.tracker.messages
     }
+}
+
+impl World {
+    #[expect(clippy::print_stderr, reason = "the trace is for people")]
+    fn trace_line(&self, i: usize, line: &str) {
+        if self.trace == Some(i) {
+            let pos = self.peers.get(i).map_or(0.0, |p| p.player.position);
+            eprintln!("{:>9.3} pos {:>7.2} {line}", self.now.as_secs_f64(), pos);
+        }
+    }
+}
+
+fn describe_input(input: &Input<VirtualPayload>) -> String {
+    match input {
+        Input::ChannelMessage { conn, data } => match data.command_bytes() {
+            Some(b) => format!("conn {conn} command {}", describe_command(b)),
+            None => format!("conn {conn} data {} bytes", data.len()),
+        },
+        Input::HttpData { fetch, data } => format!("http {fetch} data {}", data.len()),
+        Input::UpdateStream { add, remove, .. } => format!(
+            "playlist +{:?} -{:?}",
+            add.iter().map(|s| s.id).collect::<Vec<_>>(),
+            remove
+        ),
+        Input::TrackerMessage { text, .. } => {
+            format!("tracker {}", text.chars().take(90).collect::<String>())
+        }
+        other => format!("{other:?}").chars().take(120).collect(),
+    }
+}
+
+fn describe_output(o: &Output<VirtualPayload>) -> String {
+    match o {
+        Output::Send { conn, data } => match data.command_bytes() {
+            Some(b) => format!("conn {conn} command {}", describe_command(b)),
+            None => format!("conn {conn} data {} bytes", data.len()),
+        },
+        Output::SegmentLoaded { request, data, .. } => {
+            format!("player {request} loaded {} bytes", data.len())
+        }
+        Output::TrackerSend { text, .. } => {
+            format!("tracker {}", text.chars().take(90).collect::<String>())
+        }
+        other => format!("{other:?}").chars().take(120).collect(),
+    }
+}
+
+fn describe_command(bytes: &[u8]) -> String {
+    let body = bytes
+        .get(4..bytes.len().saturating_sub(4))
+        .unwrap_or_default();
+    p2pml_proto::command::RawCommand::decode(body)
+        .map_or_else(|e| format!("part ({e})"), |c| c.to_json().to_string())
 }
 
 fn parse_sdp(sdp: &str) -> Option<(usize, ConnId)> {

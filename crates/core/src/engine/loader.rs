@@ -72,6 +72,8 @@ struct Download<P> {
     p2p_not_before: Option<Instant>,
     /// Random seeding (P2P Media Loader's mode): when to roll again.
     next_roll: Option<Instant>,
+    /// Timing guessed for a segment fetched before our playlist lists it.
+    guessed: Option<(f64, f64)>,
 }
 
 impl<P> Download<P> {
@@ -86,6 +88,7 @@ impl<P> Download<P> {
             last_failure: None,
             p2p_not_before: None,
             next_roll: None,
+            guessed: None,
         }
     }
 
@@ -310,10 +313,49 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             bytes += self.size_estimate(t, seg);
             queue.push(seg.clone());
         }
+        // Live: peers announce segments our playlist does not list yet (it
+        // refreshes only every target duration). Fetch those from peers at
+        // once; by the player's next refresh they are stored.
+        if self.live {
+            if let (Some(last), Some(sw)) = (stream.last(), self.swarms.get(&stream_id)) {
+                let d = stream.average_duration().max(0.1);
+                let newest = sw
+                    .open_peers()
+                    .filter_map(|(_, p)| p.highest_loaded())
+                    .max()
+                    .unwrap_or(last.id);
+                for id in last.id + 1..=newest.min(last.id + 2) {
+                    #[expect(clippy::cast_precision_loss, reason = "segment times")]
+                    let start = last.end + (id - last.id - 1) as f64 * d;
+                    queue.push(SegmentInfo {
+                        id,
+                        url: String::new(),
+                        byte_range: None,
+                        start,
+                        end: start + d,
+                    });
+                }
+            }
+        }
         let key = stream.key.clone();
         self.housekeeping(now, t, stream_id, &queue, player);
         for seg in &queue {
             if self.storage.has(&key, seg.id) {
+                continue;
+            }
+            if seg.url.is_empty() {
+                // Not in our playlist yet: peers only, never urgent.
+                if let Plan::P2p(conn) = self.plan(now, t, stream_id, seg, false, false) {
+                    self.start_p2p(now, t, stream_id, seg, conn);
+                    if let Some(d) = self
+                        .loaders
+                        .get_mut(t)
+                        .downloads
+                        .get_mut(&(stream_id, seg.id))
+                    {
+                        d.guessed = Some((seg.start, seg.end));
+                    }
+                }
                 continue;
             }
             let wait = ((seg.start - position) / rate).max(0.0);
@@ -429,12 +471,15 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .open_peers()
             .any(|(_, p)| p.has(seg.id) || p.is_http_loading(seg.id));
         let peers = sw.open_count();
-        // Rendezvous: am I the connected peer with the highest score?
+        // Rendezvous: am I among the k connected peers with the highest scores?
         let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
-        let designated = sw
+        let seeders = (peers + 1).div_ceil(self.config.common.peers_per_seeder.max(1));
+        let above_me = sw
             .open_peers()
             .filter_map(|(id, _)| sw.conns.get(&id).and_then(|c| c.remote))
-            .all(|remote| rendezvous(&remote, &sw.info_hash, seg.id) < my_score);
+            .filter(|remote| rendezvous(remote, &sw.info_hash, seg.id) > my_score)
+            .count();
+        let designated = above_me < seeders;
         if urgent {
             if can_http && (http_free || self.preempt_http(now, t, stream, seg.id)) {
                 return Plan::Http;
@@ -1022,18 +1067,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let key = s.key.clone();
-        let timing = s.segment(id).map_or(
-            SegmentTiming {
-                start: 0.0,
-                end: 0.0,
-                stream_type: t,
-            },
-            |seg| SegmentTiming {
-                start: seg.start,
-                end: seg.end,
-                stream_type: t,
-            },
-        );
+        let (start, end) = s
+            .segment(id)
+            .map(|seg| (seg.start, seg.end))
+            .or(d.guessed)
+            .unwrap_or((0.0, 0.0));
+        let timing = SegmentTiming {
+            start,
+            end,
+            stream_type: t,
+        };
         let loader = self.loaders.get_mut(t);
         #[expect(clippy::cast_precision_loss, reason = "an average")]
         let sz = size as f64;

@@ -649,9 +649,17 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 request_id,
                 byte_from,
             } => {
+                // Upload slots: beyond them, Absent at once, so the requester
+                // asks another holder instead of waiting behind a full uplink.
+                let uploading: usize = self
+                    .swarms
+                    .values()
+                    .map(|sw| sw.open_peers().filter(|(_, p)| p.is_uploading()).count())
+                    .sum();
+                let full = uploading >= self.config.common.max_concurrent_uploads;
                 let data = self.swarms.get(&stream).and_then(|sw| {
                     let disabled = self.stream_config(sw.stream_type).p2p_upload_disabled;
-                    (!disabled)
+                    (!disabled && !full)
                         .then(|| self.storage.get(&sw.key, segment_id))
                         .flatten()
                 });

@@ -169,7 +169,14 @@ pub struct PeerConnection<P> {
     next_request_id: i64,
     strikes: u32,
     upload: Option<Upload<P>>,
+    /// Bytes handed to the channel since the host last reported its
+    /// `bufferedAmount`, plus what it reported: an upper bound of what is
+    /// still unsent.
     buffered: usize,
+    /// A report was asked for and has not come yet.
+    query_pending: bool,
+    /// Ask the host for a report.
+    want_query: bool,
     transmit: VecDeque<P>,
     events: VecDeque<PeerEvent<P>>,
     closing: bool,
@@ -189,6 +196,8 @@ impl<P: Payload> PeerConnection<P> {
             strikes: 0,
             upload: None,
             buffered: 0,
+            query_pending: false,
+            want_query: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             closing: false,
@@ -306,10 +315,21 @@ impl<P: Payload> PeerConnection<P> {
         }
     }
 
-    /// The host's current `bufferedAmount` (on a buffered-amount-low event).
+    /// The host's current `bufferedAmount`: on a buffered-amount-low event,
+    /// or in answer to [`Self::poll_buffered_query`].
     pub fn handle_buffered_amount(&mut self, buffered: usize) {
         self.buffered = buffered;
+        self.query_pending = false;
         self.pump_upload();
+    }
+
+    /// Whether the host should report the channel's `bufferedAmount` now.
+    /// The estimate only grows between reports, and hosts report by
+    /// themselves only when the buffer drains past the low-water mark —
+    /// which small sends never trigger — so the engine asks when its
+    /// estimate reaches the mark. Returns `true` once per question.
+    pub fn poll_buffered_query(&mut self) -> bool {
+        std::mem::take(&mut self.want_query)
     }
 
     /// A message arrived on the channel.
@@ -364,6 +384,10 @@ impl<P: Payload> PeerConnection<P> {
     pub fn poll_transmit(&mut self) -> Option<P> {
         let message = self.transmit.pop_front()?;
         self.buffered += message.len();
+        if self.buffered >= UPLOAD_DRAINED && !self.query_pending {
+            self.query_pending = true;
+            self.want_query = true;
+        }
         Some(message)
     }
 

@@ -27,6 +27,8 @@ pub(crate) struct Player {
     pub(crate) stall_secs: f64,
     segment_secs: f64,
     buffer_secs: f64,
+    /// The last segment of a VOD title: playing past it is the end, not a stall.
+    pub(crate) last_segment: Option<i64>,
 }
 
 impl Player {
@@ -43,6 +45,7 @@ impl Player {
             stall_secs: 0.0,
             segment_secs,
             buffer_secs,
+            last_segment: None,
         }
     }
 
@@ -62,6 +65,9 @@ impl Player {
         let mut left = dt;
         while left > 1e-9 {
             let seg = self.segment_at(self.position);
+            if self.last_segment.is_some_and(|last| seg > last) {
+                return; // the title ended
+            }
             if !self.buffered.contains(&seg) {
                 if self.stall_since.is_none() {
                     self.stall_since = Some(now);

@@ -366,6 +366,9 @@ impl World {
         p.session += 1;
         p.engine = Some(Engine::new(config, now));
         p.player = Player::new(now, position, d, self.sc.player_buffer_secs);
+        if self.sc.mode == Mode::Vod {
+            p.player.last_segment = Some(last);
+        }
         p.up_free = now;
         p.down_free = now;
         p.wake_at = None;
@@ -626,6 +629,10 @@ impl World {
                 }
             }
             Output::Send { conn, data } => self.send(i, conn, data),
+            Output::QueryBuffered { conn } => {
+                let amount = self.links.get(&(i, conn)).map_or(0, |l| l.pending_up);
+                self.input(now, i, Input::ChannelBuffered { conn, amount });
+            }
             Output::Close { conn } => self.close_link(i, conn),
             Output::SegmentLoaded { request, data, .. } => self.delivered(i, request, &data),
             Output::SegmentFailed { request, .. } => {

@@ -230,6 +230,12 @@ pub enum Output<P> {
         /// The message.
         data: P,
     },
+    /// Report the connection's current `bufferedAmount` with
+    /// [`Input::ChannelBuffered`] (browsers can read it synchronously).
+    QueryBuffered {
+        /// The connection.
+        conn: ConnId,
+    },
     /// Close and forget a connection.
     Close {
         /// The connection.

@@ -632,6 +632,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 self.out.push_back(Output::Send { conn, data });
                 progressed = true;
             }
+            if peer.poll_buffered_query() {
+                self.out.push_back(Output::QueryBuffered { conn });
+            }
             let event = peer.poll_event();
             match event {
                 Some(e) => self.peer_event(now, stream, conn, e),

@@ -633,6 +633,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     segment,
                     source: Source::P2p,
                 });
+                // Collect the peer's bytes now, so that the next attempt
+                // resumes after them (an HTTP range computed before they
+                // arrive would fetch them twice and join them wrongly).
+                self.pump_conn(now, stream, conn);
             }
         }
     }
@@ -1063,6 +1067,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         };
         let data = P::concat(&d.chunks);
         let size = data.len() as u64;
+        if d.total.is_some_and(|total| total != size) || size != d.received {
+            // Pieces that do not add up are never stored or served.
+            self.emit(Event::SegmentError {
+                stream_type: t,
+                segment: id,
+                source: Source::Http,
+                reason: format!("assembled {size} bytes, expected {:?}", d.total),
+            });
+            return;
+        }
         let Some(s) = self.streams.get(&stream) else {
             return;
         };

@@ -121,6 +121,13 @@ impl BandwidthCalculator {
         bytes as f64 * 8.0 / span.as_secs_f64()
     }
 
+    /// Like [`Self::loading_only`], but `None` until the samples span at least
+    /// `min_span` of loading time: one sample says nothing about throughput.
+    pub fn loading_only_if_spanning(&self, window: Duration, min_span: Duration) -> Option<f64> {
+        let (first, last) = (self.samples.front()?, self.samples.back()?);
+        (last.loading.saturating_sub(first.loading) >= min_span).then(|| self.loading_only(window))
+    }
+
     /// Bits per second over the last `window` of wall time, ignoring samples
     /// before `ignore_before` (the last quality switch), divided by the time
     /// from the oldest counted sample to `now`.

@@ -249,12 +249,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Seconds an HTTP download of `seg` is expected to take.
     fn http_seconds(&self, t: StreamType, seg: &SegmentInfo) -> f64 {
-        let bps = self.bw_http.loading_only(Duration::from_secs(10));
-        let bps = if bps > 0.0 {
-            bps.min(1e10)
-        } else {
-            DEFAULT_HTTP_BPS
-        };
+        // One sample says nothing about throughput: wait for 250 ms of data.
+        let bps = self
+            .bw_http
+            .loading_only_if_spanning(Duration::from_secs(10), Duration::from_millis(250))
+            .filter(|b| *b > 0.0)
+            .map_or(DEFAULT_HTTP_BPS, |b| b.min(1e10));
         let ttfb = self.loaders.get(t).ttfb.unwrap_or(DEFAULT_TTFB);
         ttfb + self.size_estimate(t, seg) * 8.0 / bps
     }

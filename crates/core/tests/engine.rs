@@ -1,0 +1,562 @@
+//! The engine against a scripted remote peer that behaves like a P2P Media
+//! Loader 2.3 JS peer (one request at a time, silent on ids it does not
+//! have), with the tracker and WebRTC played by the test.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+use std::time::Duration;
+
+use p2pml_core::engine::{Engine, EngineConfig, Input, Output};
+use p2pml_core::payload::{Payload, VirtualPayload};
+use p2pml_core::streams::SegmentInfo;
+use p2pml_core::time::Instant;
+use p2pml_core::tracker::ConnId;
+use p2pml_proto::command::{Announcement, PeerCommand, SegmentData, SegmentRef, SegmentRequest};
+use p2pml_proto::identity::{OfferId, PeerId, StreamType};
+use p2pml_proto::tracker::{
+    ClientMessage, RelayedAnswer, RelayedOffer, SdpType, SessionDescription, TrackerMessage,
+};
+
+const SEG: u64 = 500_000;
+
+struct Harness {
+    engine: Engine<VirtualPayload>,
+    now: Instant,
+    out: Vec<Output<VirtualPayload>>,
+    /// HTTP fetches seen and not served yet: (fetch, url).
+    fetches: Vec<(u64, String)>,
+}
+
+fn segment(id: i64) -> SegmentInfo {
+    let start = id as f64 * 2.0;
+    SegmentInfo {
+        id,
+        url: format!("https://cdn.test/{id}.ts"),
+        byte_range: None,
+        start,
+        end: start + 2.0,
+    }
+}
+
+fn frame(c: PeerCommand) -> VirtualPayload {
+    VirtualPayload::from_command(c.encode(65_535).unwrap().remove(0))
+}
+
+fn command(p: &VirtualPayload) -> Option<PeerCommand> {
+    let b = p.command_bytes()?;
+    PeerCommand::decode(&b[4..b.len() - 4]).ok()
+}
+
+impl Harness {
+    fn new(config: EngineConfig) -> Self {
+        let mut h = Self {
+            engine: Engine::new(config, Instant::ZERO),
+            now: Instant::ZERO,
+            out: Vec::new(),
+            fetches: Vec::new(),
+        };
+        h.input(Input::ManifestUrl("https://cdn.test/master.m3u8".into()));
+        h.input(Input::AddStream {
+            stream: 1,
+            stream_type: StreamType::Main,
+            index: "idx".into(),
+        });
+        h.input(Input::UpdateStream {
+            stream: 1,
+            add: (0..30).map(segment).collect(),
+            remove: vec![],
+        });
+        h.input(Input::Playback {
+            position: 0.0,
+            rate: 1.0,
+        });
+        h
+    }
+
+    fn config() -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.common.announce_trackers = vec!["wss://tracker.test".into()];
+        c
+    }
+
+    fn input(&mut self, input: Input<VirtualPayload>) {
+        self.engine.handle_input(self.now, input);
+        self.out
+            .extend(std::iter::from_fn(|| self.engine.poll_output()));
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        while let Some(t) = self.engine.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.engine.handle_timeout(self.now);
+            self.out
+                .extend(std::iter::from_fn(|| self.engine.poll_output()));
+        }
+        self.now = until;
+    }
+
+    fn take(&mut self) -> Vec<Output<VirtualPayload>> {
+        let out = std::mem::take(&mut self.out);
+        for o in &out {
+            if let Output::HttpFetch { fetch, url, .. } = o {
+                self.fetches.push((*fetch, url.clone()));
+            }
+        }
+        out
+    }
+
+    /// Opens the tracker, answers offers, and connects one remote peer.
+    fn connect_peer(&mut self, remote: PeerId) -> ConnId {
+        self.input(Input::LoadSegment {
+            request: 1,
+            stream: 1,
+            segment: 0,
+        });
+        self.input(Input::TrackerOpened { tracker: 0 });
+        let offers: Vec<ConnId> = self
+            .take()
+            .iter()
+            .filter_map(|o| match o {
+                Output::CreateOffer { conn } => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        for conn in &offers {
+            self.input(Input::OfferCreated {
+                conn: *conn,
+                sdp: format!("offer {conn}"),
+            });
+        }
+        let announce = self.take().into_iter().find_map(|o| match o {
+            Output::TrackerSend { text, .. } => match ClientMessage::parse(&text).unwrap() {
+                ClientMessage::Announce(a) => Some(a),
+                _ => None,
+            },
+            _ => None,
+        });
+        let announce = announce.expect("an announce with offers");
+        let answer = TrackerMessage::Answer(RelayedAnswer {
+            info_hash: announce.info_hash,
+            peer_id: remote,
+            answer: SessionDescription {
+                kind: SdpType::Answer,
+                sdp: "answer".into(),
+            },
+            offer_id: announce.offers[0].offer_id,
+        });
+        self.input(Input::TrackerMessage {
+            tracker: 0,
+            text: answer.to_json(),
+        });
+        let conn = self.take().into_iter().find_map(|o| match o {
+            Output::AcceptAnswer { conn, .. } => Some(conn),
+            _ => None,
+        });
+        let conn = conn.expect("the answer is applied to the offer's connection");
+        self.input(Input::ChannelOpen { conn });
+        conn
+    }
+
+    fn sent_on(&mut self, conn: ConnId) -> Vec<PeerCommand> {
+        self.take()
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { conn: c, data } if *c == conn => command(data),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Serves the first HTTP fetch of `segment` in full.
+    fn serve_http(&mut self, segment: i64) {
+        self.take();
+        let at = self
+            .fetches
+            .iter()
+            .position(|(_, url)| url.ends_with(&format!("/{segment}.ts")));
+        let (fetch, _) = self.fetches.remove(at.expect("an HTTP fetch"));
+        self.input(Input::HttpHeaders {
+            fetch,
+            status: 200,
+            content_length: Some(SEG),
+        });
+        self.input(Input::HttpData {
+            fetch,
+            data: VirtualPayload::segment(segment as u64, SEG),
+        });
+        self.input(Input::HttpEnd { fetch });
+    }
+}
+
+fn remote() -> PeerId {
+    PeerId::from_binary_string("-PM0203-jsPeer000001").unwrap()
+}
+
+#[test]
+fn a_connected_peer_gets_our_announcement_and_is_served_like_a_js_peer() {
+    let mut h = Harness::new(Harness::config());
+    let conn = h.connect_peer(remote());
+    // Segment 0 is due now: HTTP. Once stored, it is announced.
+    h.serve_http(0);
+    let sent = h.sent_on(conn);
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, PeerCommand::SegmentsAnnouncement(a) if a.loaded.contains(&0))),
+        "{sent:?}"
+    );
+    // The JS peer asks for it and gets header, data and completion.
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id: 0,
+            request_id: 7,
+            byte_from: 0,
+        })),
+    });
+    let out = h.take();
+    let mut got = Vec::new();
+    let mut cmds = Vec::new();
+    for o in &out {
+        if let Output::Send { conn: c, data } = o {
+            assert_eq!(*c, conn);
+            match command(data) {
+                Some(cmd) => cmds.push(cmd),
+                None => got.push(data.clone()),
+            }
+        }
+    }
+    // Chunks beyond the first 256 KiB wait for the channel to drain.
+    h.input(Input::ChannelBuffered { conn, amount: 0 });
+    for o in h.take() {
+        if let Output::Send { data, .. } = o {
+            match command(&data) {
+                Some(cmd) => cmds.push(cmd),
+                None => got.push(data),
+            }
+        }
+    }
+    assert!(
+        matches!(
+            cmds.first(),
+            Some(PeerCommand::SegmentData(SegmentData {
+                segment_id: 0,
+                request_id: 7,
+                byte_length: SEG
+            }))
+        ),
+        "{cmds:?}"
+    );
+    assert!(matches!(
+        cmds.last(),
+        Some(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
+            segment_id: 0,
+            request_id: 7
+        }))
+    ));
+    assert_eq!(
+        VirtualPayload::concat(&got),
+        VirtualPayload::segment(0, SEG)
+    );
+    // An id we do not have: Absent (a JS uploader would stay silent).
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id: 29,
+            request_id: 8,
+            byte_from: 0,
+        })),
+    });
+    let sent = h.sent_on(conn);
+    assert!(
+        sent.contains(&PeerCommand::SegmentAbsent(SegmentRef {
+            segment_id: 29,
+            request_id: 8
+        })),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn prefetch_asks_the_peer_one_segment_at_a_time_and_a_late_one_resumes_over_http() {
+    let mut h = Harness::new(Harness::config());
+    let conn = h.connect_peer(remote());
+    h.serve_http(0);
+    h.take();
+    // The JS peer has everything ahead.
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: (1..30).collect(),
+            http_loading: vec![],
+        })),
+    });
+    let requests: Vec<SegmentRequest> = h
+        .sent_on(conn)
+        .into_iter()
+        .filter_map(|c| match c {
+            PeerCommand::SegmentRequest(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        requests.len(),
+        1,
+        "never pipeline to a JS peer: {requests:?}"
+    );
+    let r = requests[0];
+    // It starts answering, then goes quiet after one chunk.
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentData(SegmentData {
+            segment_id: r.segment_id,
+            request_id: r.request_id,
+            byte_length: SEG,
+        })),
+    });
+    let whole = VirtualPayload::segment(r.segment_id as u64, SEG);
+    h.input(Input::ChannelMessage {
+        conn,
+        data: whole.slice(0..65_535),
+    });
+    // The player asks for that segment now; the peer stays silent.
+    h.input(Input::LoadSegment {
+        request: 2,
+        stream: 1,
+        segment: r.segment_id,
+    });
+    h.input(Input::Playback {
+        position: r.segment_id as f64 * 2.0,
+        rate: 1.0,
+    });
+    let out = h.take();
+    let resumed = out.iter().find_map(|o| match o {
+        Output::HttpFetch { range, url, .. } if url.ends_with(&format!("/{}.ts", r.segment_id)) => {
+            Some(*range)
+        }
+        _ => None,
+    });
+    let range = resumed
+        .expect("the late segment switches to HTTP")
+        .expect("with a range");
+    assert_eq!(range.start, 65_535, "resuming after the peer's bytes");
+    let cancelled = out.iter().any(|o| matches!(o, Output::Send { conn: c, data } if *c == conn
+        && matches!(command(data), Some(PeerCommand::CancelSegmentRequest(x)) if x.request_id == r.request_id)));
+    assert!(cancelled, "the peer is told to stop");
+    // The rest over HTTP completes the same segment, whole and correct.
+    let fetch = out
+        .iter()
+        .find_map(|o| match o {
+            Output::HttpFetch { fetch, .. } => Some(*fetch),
+            _ => None,
+        })
+        .unwrap();
+    h.input(Input::HttpHeaders {
+        fetch,
+        status: 206,
+        content_length: Some(SEG - 65_535),
+    });
+    h.input(Input::HttpData {
+        fetch,
+        data: whole.slice(65_535..usize::try_from(SEG).unwrap()),
+    });
+    h.input(Input::HttpEnd { fetch });
+    let delivered = h.take().into_iter().find_map(|o| match o {
+        Output::SegmentLoaded {
+            request: 2, data, ..
+        } => Some(data),
+        _ => None,
+    });
+    assert_eq!(delivered, Some(whole));
+}
+
+#[test]
+fn a_silent_peer_times_out_and_the_segment_still_arrives() {
+    let mut h = Harness::new(Harness::config());
+    let conn = h.connect_peer(remote());
+    h.serve_http(0);
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: vec![5],
+            http_loading: vec![],
+        })),
+    });
+    let asked = h
+        .sent_on(conn)
+        .iter()
+        .any(|c| matches!(c, PeerCommand::SegmentRequest(r) if r.segment_id == 5));
+    assert!(asked);
+    // JS peers say nothing for ids outside their playlist: 2 s later we give up.
+    h.advance(Duration::from_millis(2100));
+    let sent = h.sent_on(conn);
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, PeerCommand::CancelSegmentRequest(r) if r.segment_id == 5)),
+        "{sent:?}"
+    );
+    // By the time it is due, HTTP has it.
+    h.input(Input::Playback {
+        position: 8.0,
+        rate: 1.0,
+    });
+    h.input(Input::LoadSegment {
+        request: 3,
+        stream: 1,
+        segment: 5,
+    });
+    // 2 s before it is due is still P2P time; HTTP takes over within the
+    // lead, as playback goes on.
+    for step in 1..=8 {
+        h.advance(Duration::from_millis(250));
+        h.input(Input::Playback {
+            position: 8.0 + f64::from(step) * 0.25,
+            rate: 1.0,
+        });
+    }
+    h.take();
+    assert!(
+        h.fetches.iter().any(|(_, url)| url.ends_with("/5.ts")),
+        "{:?}",
+        h.fetches
+    );
+}
+
+#[test]
+fn offers_beyond_the_connection_cap_are_not_answered() {
+    let mut config = Harness::config();
+    config.common.max_peers_per_swarm = 3;
+    let mut h = Harness::new(config);
+    h.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    h.input(Input::TrackerOpened { tracker: 0 });
+    let offers: Vec<ConnId> = h
+        .take()
+        .iter()
+        .filter_map(|o| match o {
+            Output::CreateOffer { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        offers.len() <= 3,
+        "offers only up to the cap: {}",
+        offers.len()
+    );
+    let info_hash = p2pml_proto::identity::InfoHash::from_stream_swarm_id(
+        &p2pml_proto::identity::stream_swarm_id(
+            "https://cdn.test/master.m3u8",
+            StreamType::Main,
+            "idx",
+        ),
+    );
+    for n in 0..20u8 {
+        let offer = TrackerMessage::Offer(RelayedOffer {
+            info_hash,
+            peer_id: PeerId(*b"-PM0203-remotepeer00").map_last(n),
+            offer: SessionDescription {
+                kind: SdpType::Offer,
+                sdp: "o".into(),
+            },
+            offer_id: OfferId([n; 20]),
+        });
+        h.input(Input::TrackerMessage {
+            tracker: 0,
+            text: offer.to_json(),
+        });
+    }
+    let answers = h
+        .take()
+        .iter()
+        .filter(|o| matches!(o, Output::CreateAnswer { .. }))
+        .count();
+    assert!(
+        offers.len() + answers <= 3,
+        "{} offers + {answers} answers",
+        offers.len()
+    );
+}
+
+trait MapLast {
+    fn map_last(self, n: u8) -> PeerId;
+}
+
+impl MapLast for PeerId {
+    fn map_last(mut self, n: u8) -> PeerId {
+        self.0[19] = b'a' + n;
+        self
+    }
+}
+
+#[test]
+fn uploads_beyond_the_slots_are_answered_absent() {
+    let mut config = Harness::config();
+    config.common.max_concurrent_uploads = 1;
+    let mut h = Harness::new(config);
+    let conn = h.connect_peer(remote());
+    h.serve_http(0);
+    let conn2 = {
+        // A second remote through a relayed offer we answer.
+        let info_hash = p2pml_proto::identity::InfoHash::from_stream_swarm_id(
+            &p2pml_proto::identity::stream_swarm_id(
+                "https://cdn.test/master.m3u8",
+                StreamType::Main,
+                "idx",
+            ),
+        );
+        let offer = TrackerMessage::Offer(RelayedOffer {
+            info_hash,
+            peer_id: PeerId::from_binary_string("-PM0203-secondPeer01").unwrap(),
+            offer: SessionDescription {
+                kind: SdpType::Offer,
+                sdp: "o".into(),
+            },
+            offer_id: OfferId([3; 20]),
+        });
+        h.input(Input::TrackerMessage {
+            tracker: 0,
+            text: offer.to_json(),
+        });
+        let c = h
+            .take()
+            .iter()
+            .find_map(|o| match o {
+                Output::CreateAnswer { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .unwrap();
+        h.input(Input::AnswerCreated {
+            conn: c,
+            sdp: "a".into(),
+        });
+        h.input(Input::ChannelOpen { conn: c });
+        h.take();
+        c
+    };
+    let ask = |r| {
+        frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id: 0,
+            request_id: r,
+            byte_from: 0,
+        }))
+    };
+    h.input(Input::ChannelMessage { conn, data: ask(1) });
+    assert!(
+        h.sent_on(conn)
+            .iter()
+            .any(|c| matches!(c, PeerCommand::SegmentData(_)))
+    );
+    h.input(Input::ChannelMessage {
+        conn: conn2,
+        data: ask(2),
+    });
+    assert!(
+        h.sent_on(conn2)
+            .contains(&PeerCommand::SegmentAbsent(SegmentRef {
+                segment_id: 0,
+                request_id: 2
+            }))
+    );
+}

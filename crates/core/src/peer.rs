@@ -165,6 +165,7 @@ pub struct PeerConnection<P> {
     reader: PeerMessageReader,
     remote_loaded: HashSet<i64>,
     remote_http_loading: HashSet<i64>,
+    highest_loaded: Option<i64>,
     download: Option<Download<P>>,
     next_request_id: i64,
     strikes: u32,
@@ -191,6 +192,7 @@ impl<P: Payload> PeerConnection<P> {
             reader: PeerMessageReader::default(),
             remote_loaded: HashSet::new(),
             remote_http_loading: HashSet::new(),
+            highest_loaded: None,
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
             strikes: 0,
@@ -211,7 +213,7 @@ impl<P: Payload> PeerConnection<P> {
 
     /// The highest id the peer announced it stores.
     pub fn highest_loaded(&self) -> Option<i64> {
-        self.remote_loaded.iter().copied().max()
+        self.highest_loaded
     }
 
     /// Whether the peer announced it is fetching `segment_id` over HTTP.
@@ -238,6 +240,12 @@ impl<P: Payload> PeerConnection<P> {
     /// Sends our announcement (replaces what the peer knows of us).
     pub fn announce(&mut self, announcement: Announcement) {
         self.send_command(&PeerCommand::SegmentsAnnouncement(announcement));
+    }
+
+    /// Sends a command already encoded (with [`PeerCommand::encode`] at this
+    /// connection's message size), such as one announcement for a whole swarm.
+    pub fn send_encoded(&mut self, parts: &[P]) {
+        self.transmit.extend(parts.iter().cloned());
     }
 
     /// Starts downloading `segment_id` from `byte_from`. `total` is the full
@@ -438,6 +446,7 @@ impl<P: Payload> PeerConnection<P> {
     fn handle_command(&mut self, now: Instant, command: PeerCommand) {
         match command {
             PeerCommand::SegmentsAnnouncement(a) => {
+                self.highest_loaded = a.loaded.iter().copied().max();
                 self.remote_loaded = a.loaded.into_iter().collect();
                 self.remote_http_loading = a.http_loading.into_iter().collect();
                 self.events.push_back(PeerEvent::Announced);

@@ -18,9 +18,61 @@ pub(crate) type Client = (usize, u64);
 /// Offers relayed per announce at most (aquatic_ws: 10).
 const MAX_OFFERS: usize = 10;
 
+/// One swarm: members in a vector for O(1) random picks, with an index.
+#[derive(Debug, Default)]
+struct Swarm {
+    members: Vec<(PeerId, Client)>,
+    index: BTreeMap<PeerId, usize>,
+}
+
+impl Swarm {
+    fn insert(&mut self, id: PeerId, client: Client) {
+        match self.index.get(&id) {
+            Some(&i) => {
+                if let Some(m) = self.members.get_mut(i) {
+                    m.1 = client;
+                }
+            }
+            None => {
+                self.index.insert(id, self.members.len());
+                self.members.push((id, client));
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &PeerId) {
+        if let Some(i) = self.index.remove(id) {
+            self.members.swap_remove(i);
+            if let Some((moved, _)) = self.members.get(i) {
+                self.index.insert(*moved, i);
+            }
+        }
+    }
+
+    /// Up to `k` distinct random members other than `except`.
+    fn pick(&self, k: usize, except: Client, rng: &mut ChaCha8Rng) -> Vec<Client> {
+        let n = self.members.len();
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut tries = 0;
+        while chosen.len() < k && chosen.len() + 1 < n && tries < 8 * k + 8 {
+            tries += 1;
+            let i = (rng.next_u32() as usize) % n;
+            let ok = self.members.get(i).is_some_and(|m| m.1.0 != except.0);
+            if ok && !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        }
+        chosen
+            .into_iter()
+            .filter_map(|i| self.members.get(i).map(|m| m.1))
+            .collect()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SimTracker {
-    swarms: BTreeMap<InfoHash, BTreeMap<PeerId, Client>>,
+    swarms: BTreeMap<InfoHash, Swarm>,
+    by_client: BTreeMap<Client, Vec<(InfoHash, PeerId)>>,
     pub(crate) interval_secs: f64,
     pub(crate) messages: u64,
 }
@@ -28,9 +80,8 @@ pub(crate) struct SimTracker {
 impl SimTracker {
     pub(crate) fn new(interval_secs: f64) -> Self {
         Self {
-            swarms: BTreeMap::new(),
             interval_secs,
-            messages: 0,
+            ..Self::default()
         }
     }
 
@@ -53,30 +104,25 @@ impl SimTracker {
                     return Vec::new();
                 }
                 swarm.insert(a.peer_id, from);
+                let entry = self.by_client.entry(from).or_default();
+                if !entry.contains(&(a.info_hash, a.peer_id)) {
+                    entry.push((a.info_hash, a.peer_id));
+                }
                 let mut out = vec![(
                     from,
                     TrackerMessage::AnnounceResponse(AnnounceResponse {
                         info_hash: Some(a.info_hash),
                         interval_secs: Some(self.interval_secs),
                         complete: Some(0),
-                        incomplete: Some(swarm.len() as u64),
+                        incomplete: Some(swarm.members.len() as u64),
                         tracker_id: None,
                         warning: None,
                     })
                     .to_json(),
                 )];
-                let mut others: Vec<(PeerId, Client)> = swarm
-                    .iter()
-                    .filter(|(id, c)| **id != a.peer_id && c.0 != from.0)
-                    .map(|(id, c)| (*id, *c))
-                    .collect();
-                // Fisher–Yates, seeded: the relay targets are random but replayable.
-                for i in (1..others.len()).rev() {
-                    let j = (rng.next_u32() as usize) % (i + 1);
-                    others.swap(i, j);
-                }
                 let k = a.offers.len().min(a.numwant as usize).min(MAX_OFFERS);
-                for (offer, (_, to)) in a.offers.into_iter().take(k).zip(others) {
+                let targets = swarm.pick(k, from, rng);
+                for (offer, to) in a.offers.into_iter().zip(targets) {
                     out.push((
                         to,
                         TrackerMessage::Offer(RelayedOffer {
@@ -91,11 +137,12 @@ impl SimTracker {
                 out
             }
             ClientMessage::Answer(a) => {
-                let Some(&to) = self
+                let to = self
                     .swarms
                     .get(&a.info_hash)
-                    .and_then(|s| s.get(&a.to_peer_id))
-                else {
+                    .and_then(|s| s.index.get(&a.to_peer_id).and_then(|&i| s.members.get(i)))
+                    .map(|m| m.1);
+                let Some(to) = to else {
                     return Vec::new();
                 };
                 vec![(
@@ -115,8 +162,17 @@ impl SimTracker {
 
     /// A client's socket closed: it leaves every swarm.
     pub(crate) fn remove(&mut self, client: Client) {
-        for swarm in self.swarms.values_mut() {
-            swarm.retain(|_, c| *c != client);
+        for (info_hash, id) in self.by_client.remove(&client).unwrap_or_default() {
+            if let Some(swarm) = self.swarms.get_mut(&info_hash) {
+                let owned = swarm
+                    .index
+                    .get(&id)
+                    .and_then(|&i| swarm.members.get(i))
+                    .is_some_and(|m| m.1 == client);
+                if owned {
+                    swarm.remove(&id);
+                }
+            }
         }
     }
 }

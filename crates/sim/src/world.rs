@@ -21,8 +21,11 @@ use crate::report::{PeerStats, Totals};
 use crate::scenario::{Mode, Scenario, Start};
 use crate::tracker::{Client, SimTracker};
 
-const TICK: Duration = Duration::from_millis(250);
-const HTTP_CHUNK: u64 = 64 * 1024;
+/// Player tick: playback advances and is reported to the engine this often
+/// (hls.js reports 4 times a second; the engine extrapolates in between).
+const TICK: Duration = Duration::from_millis(500);
+/// Origin bodies arrive in pieces of this size (84 ms each at 25 Mb/s).
+const HTTP_CHUNK: u64 = 256 * 1024;
 /// The hosts report `bufferedAmount` when it falls below this (as browsers
 /// fire `bufferedamountlow`).
 const LOW_WATER: usize = 64 * 1024;
@@ -108,6 +111,8 @@ pub(crate) struct World {
     finished: Vec<PeerStats>,
     seeding: Seeding,
     pub(crate) trace: Option<usize>,
+    /// Reused for each engine's outputs.
+    scratch: Vec<Output<VirtualPayload>>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -132,6 +137,7 @@ impl World {
             finished: Vec::new(),
             seeding,
             trace: None,
+            scratch: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(0),
             sc,
         };
@@ -269,7 +275,9 @@ impl World {
             }
             Ev::Input(i, s, input) if self.alive(i, s) => {
                 let now = self.now;
-                self.trace_line(i, &format!("in  {}", describe_input(&input)));
+                if self.trace == Some(i) {
+                    self.trace_line(i, &format!("in  {}", describe_input(&input)));
+                }
                 if let Some(e) = self.peers.get_mut(i).and_then(|p| p.engine.as_mut()) {
                     e.handle_input(now, input);
                 }
@@ -544,8 +552,8 @@ impl World {
         let Some(engine) = p.engine.as_mut() else {
             return;
         };
-        let outputs: Vec<Output<VirtualPayload>> =
-            std::iter::from_fn(|| engine.poll_output()).collect();
+        let mut outputs = std::mem::take(&mut self.scratch);
+        outputs.extend(std::iter::from_fn(|| engine.poll_output()));
         let deadline = engine.poll_timeout();
         let session = p.session;
         if let Some(at) = deadline {
@@ -555,14 +563,17 @@ impl World {
                 self.push(at, Ev::Wake(i, session));
             }
         }
-        for o in outputs {
+        for o in outputs.drain(..) {
             self.output(i, session, o);
         }
+        self.scratch = outputs;
     }
 
     fn output(&mut self, i: usize, session: u64, o: Output<VirtualPayload>) {
         let now = self.now;
-        self.trace_line(i, &format!("out {}", describe_output(&o)));
+        if self.trace == Some(i) {
+            self.trace_line(i, &format!("out {}", describe_output(&o)));
+        }
         match o {
             Output::HttpFetch { fetch, url, range } => self.origin_fetch(i, fetch, &url, range),
             Output::HttpAbort { fetch } => {

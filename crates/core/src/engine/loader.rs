@@ -248,20 +248,24 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     /// Seconds an HTTP download of `seg` is expected to take.
-    fn http_seconds(&self, t: StreamType, seg: &SegmentInfo) -> f64 {
-        // One sample says nothing about throughput: wait for 250 ms of data.
-        let bps = self
-            .bw_http
+    fn http_seconds(&self, t: StreamType, seg: &SegmentInfo, http_bps: f64) -> f64 {
+        let ttfb = self.loaders.get(t).ttfb.unwrap_or(DEFAULT_TTFB);
+        ttfb + self.size_estimate(t, seg) * 8.0 / http_bps
+    }
+
+    /// Measured HTTP throughput; one sample says nothing about throughput,
+    /// so it takes 250 ms of data.
+    fn http_bps(&self) -> f64 {
+        self.bw_http
             .loading_only_if_spanning(Duration::from_secs(10), Duration::from_millis(250))
             .filter(|b| *b > 0.0)
-            .map_or(DEFAULT_HTTP_BPS, |b| b.min(1e10));
-        let ttfb = self.loaders.get(t).ttfb.unwrap_or(DEFAULT_TTFB);
-        ttfb + self.size_estimate(t, seg) * 8.0 / bps
+            .map_or(DEFAULT_HTTP_BPS, |b| b.min(1e10))
     }
 
     /// Runs the scheduler for both stream types.
     pub(crate) fn schedule(&mut self, now: Instant) {
         self.next_check = None;
+        self.scheduled_at_position = self.position(now).unwrap_or(f64::NEG_INFINITY);
         for t in TYPES {
             self.schedule_type(now, t);
         }
@@ -338,6 +342,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
         }
         let key = stream.key.clone();
+        let http_bps = self.http_bps();
         self.housekeeping(now, t, stream_id, &queue, player);
         for seg in &queue {
             if self.storage.has(&key, seg.id) {
@@ -359,7 +364,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 continue;
             }
             let wait = ((seg.start - position) / rate).max(0.0);
-            let lead = self.http_seconds(t, seg) + self.config.common.http_safety_margin;
+            let lead = self.http_seconds(t, seg, http_bps) + self.config.common.http_safety_margin;
             let urgent =
                 wait <= lead || player.is_some_and(|p| p.segment == seg.id) && seg.end <= position;
             let within_http = seg.start <= position + http_horizon * rate;
@@ -471,15 +476,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .open_peers()
             .any(|(_, p)| p.has(seg.id) || p.is_http_loading(seg.id));
         let peers = sw.open_count();
-        // Rendezvous: am I among the k connected peers with the highest scores?
-        let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
-        let seeders = (peers + 1).div_ceil(self.config.common.peers_per_seeder.max(1));
-        let above_me = sw
-            .open_peers()
-            .filter_map(|(id, _)| sw.conns.get(&id).and_then(|c| c.remote))
-            .filter(|remote| rendezvous(remote, &sw.info_hash, seg.id) > my_score)
-            .count();
-        let designated = above_me < seeders;
+
         if urgent {
             if can_http && (http_free || self.preempt_http(now, t, stream, seg.id)) {
                 return Plan::Http;
@@ -500,7 +497,20 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return Plan::Wait;
         }
         let seeds = match self.config.common.seeding {
-            Seeding::Coordinated => designated,
+            Seeding::Coordinated => {
+                let Some(sw) = self.swarms.get(&stream) else {
+                    return Plan::Wait;
+                };
+                // Rendezvous: am I among the k connected peers with the highest scores?
+                let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
+                let seeders = (peers + 1).div_ceil(self.config.common.peers_per_seeder.max(1));
+                let above_me = sw
+                    .open_peers()
+                    .filter_map(|(id, _)| sw.conns.get(&id).and_then(|c| c.remote))
+                    .filter(|remote| rendezvous(remote, &sw.info_hash, seg.id) > my_score)
+                    .count();
+                above_me < seeders
+            }
             Seeding::Random => {
                 if !roll_due {
                     false
@@ -904,6 +914,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         reason: String,
         abort: bool,
     ) {
+        self.reschedule = true;
         let retries = self.stream_config(t).http_error_retries;
         let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
             return;
@@ -979,6 +990,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         segment: i64,
         data: P,
     ) {
+        self.reschedule = true;
         let Some(t) = self.conn_type(stream) else {
             return;
         };
@@ -1017,6 +1029,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         error: DownloadError,
         partial: Option<P>,
     ) {
+        self.reschedule = true;
         let Some(t) = self.conn_type(stream) else {
             return;
         };
@@ -1062,6 +1075,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// A segment's bytes are all here: store, announce, answer the player.
     fn complete(&mut self, now: Instant, t: StreamType, stream: StreamId, id: i64) {
+        self.reschedule = true;
         let Some(d) = self.loaders.get_mut(t).downloads.remove(&(stream, id)) else {
             return;
         };

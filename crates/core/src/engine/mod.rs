@@ -118,6 +118,10 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     dirty: BTreeSet<StreamId>,
     /// When the scheduler wants to look again (a waiting segment turns urgent).
     next_check: Option<Instant>,
+    /// Something changed that can change a scheduling decision.
+    reschedule: bool,
+    /// The playhead when the scheduler last ran.
+    scheduled_at_position: f64,
     out: VecDeque<Output<P>>,
 }
 
@@ -169,6 +173,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             next_id: 1,
             dirty: BTreeSet::new(),
             next_check: None,
+            reschedule: true,
+            scheduled_at_position: f64::NEG_INFINITY,
             out: VecDeque::new(),
         }
     }
@@ -218,8 +224,20 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.playhead.map_or(1.0, |p| p.rate).max(0.1)
     }
 
-    /// Handles one input, then runs the scheduler.
+    /// Handles one input, then runs the scheduler if the input can change
+    /// what should be downloaded (a body chunk or a buffer report cannot,
+    /// unless it ends or breaks a download).
     pub fn handle_input(&mut self, now: Instant, input: Input<P>) {
+        let reschedule = match &input {
+            Input::HttpData { .. }
+            | Input::ChannelBuffered { .. }
+            | Input::ChannelMessage { .. } => false,
+            Input::Playback { position, .. } => {
+                (position - self.scheduled_at_position).abs() >= 0.5
+            }
+            _ => true,
+        };
+        self.reschedule |= reschedule;
         match input {
             Input::ManifestUrl(url) => {
                 if self.swarm_id.is_none() {
@@ -298,7 +316,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
             Input::ChannelClosed { conn } => self.channel_closed(now, conn),
         }
-        self.schedule(now);
+        if std::mem::take(&mut self.reschedule) {
+            self.schedule(now);
+        }
         self.flush_announcements(now);
     }
 
@@ -306,6 +326,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.http_timeouts(now);
         self.swarm_timeouts(now);
+        self.reschedule = false;
         self.schedule(now);
         self.flush_announcements(now);
     }

@@ -459,6 +459,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Closes a connection and forgets it; a download from it fails.
     pub(crate) fn drop_conn(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
+        self.reschedule = true;
         self.conns.remove(&conn);
         let Some(sw) = self.swarms.get_mut(&stream) else {
             return;
@@ -525,6 +526,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     pub(crate) fn channel_open(&mut self, now: Instant, conn: ConnId) {
+        self.reschedule = true;
         let Some(&stream) = self.conns.get(&conn) else {
             self.out.push_back(Output::Close { conn });
             return;
@@ -646,7 +648,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
         match event {
-            PeerEvent::Announced => {}
+            PeerEvent::Announced => self.reschedule = true,
             PeerEvent::UploadRequested {
                 segment_id,
                 request_id,
@@ -749,14 +751,20 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             let Some(a) = self.announcement(stream) else {
                 continue;
             };
+            // Encoded once for the whole swarm: every peer gets the same bytes.
+            let max = self.config.peer.max_message_size;
+            let Ok(parts) = p2pml_proto::command::PeerCommand::SegmentsAnnouncement(a).encode(max)
+            else {
+                continue;
+            };
+            let parts: Vec<P> = parts.into_iter().map(P::from_command).collect();
             let conns: Vec<ConnId> = self
                 .swarms
                 .get(&stream)
                 .map(|sw| sw.open_peers().map(|(id, _)| id).collect())
                 .unwrap_or_default();
             for conn in conns {
-                let a = a.clone();
-                self.with_conn(now, conn, |p, _| p.announce(a));
+                self.with_conn(now, conn, |p, _| p.send_encoded(&parts));
             }
         }
     }

@@ -120,6 +120,9 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     next_check: Option<Instant>,
     /// Something changed that can change a scheduling decision.
     reschedule: bool,
+    /// Peers announced: schedule by then (batched, so a swarm's burst of
+    /// announcements costs one pass, not one per peer).
+    announced_check: Option<Instant>,
     /// The playhead when the scheduler last ran.
     scheduled_at_position: f64,
     out: VecDeque<Output<P>>,
@@ -174,6 +177,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             dirty: BTreeSet::new(),
             next_check: None,
             reschedule: true,
+            announced_check: None,
             scheduled_at_position: f64::NEG_INFINITY,
             out: VecDeque::new(),
         }
@@ -209,6 +213,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     /// Open peer connections across swarms.
     pub fn connected_peers(&self) -> usize {
         self.swarms.values().map(Swarm::open_count).sum()
+    }
+
+    /// All peer connections across swarms, including those being set up.
+    pub fn connection_count(&self) -> usize {
+        self.swarms.values().map(|sw| sw.conns.len()).sum()
     }
 
     /// The playhead extrapolated to `now` (for at most one second past the
@@ -322,12 +331,19 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.flush_announcements(now);
     }
 
-    /// Runs timers that are due.
+    /// Runs timers that are due. The scheduler runs only if its own check
+    /// came due or a timer changed something (a stale wake-up, such as a
+    /// no-bytes deadline that later bytes pushed back, costs nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
+        let check_due = self.next_check.is_some_and(|t| now >= t)
+            || self.announced_check.is_some_and(|t| now >= t);
         self.http_timeouts(now);
         self.swarm_timeouts(now);
-        self.reschedule = false;
-        self.schedule(now);
+        if check_due || std::mem::take(&mut self.reschedule) {
+            self.reschedule = false;
+            self.announced_check = None;
+            self.schedule(now);
+        }
         self.flush_announcements(now);
     }
 
@@ -338,9 +354,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// When [`Self::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.http_deadline(), self.swarm_deadline(), self.next_check]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.http_deadline(),
+            self.swarm_deadline(),
+            self.next_check,
+            self.announced_check,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

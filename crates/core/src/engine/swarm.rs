@@ -19,6 +19,12 @@ use crate::tracker::{
     Announcer, AnnouncerOutput, Backoff, ConnId, info_hash_of, keep_link_offered_by,
 };
 
+/// Announcements received within this long are acted on in one pass.
+const ANNOUNCE_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
+/// A connection that is not open this long after it was created is dropped
+/// (an answer that never came back, ICE that never completed).
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A tracker socket, shared by all swarms.
 #[derive(Debug)]
 pub(crate) struct TrackerSocket {
@@ -59,6 +65,7 @@ pub(crate) enum ConnState<P> {
 
 #[derive(Debug)]
 pub(crate) struct Conn<P> {
+    pub(crate) created: Instant,
     pub(crate) remote: Option<PeerId>,
     pub(crate) we_offered: bool,
     pub(crate) tracker: TrackerId,
@@ -293,6 +300,21 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             sock.backoff.succeeded();
         }
         let streams: Vec<StreamId> = self.swarms.keys().copied().collect();
+        for stream in &streams {
+            let stuck: Vec<ConnId> = self.swarms.get(stream).map_or_else(Vec::new, |sw| {
+                sw.conns
+                    .iter()
+                    .filter(|(_, c)| {
+                        matches!(c.state, ConnState::Answering { .. } | ConnState::Connecting)
+                            && now - c.created >= SETUP_TIMEOUT
+                    })
+                    .map(|(id, _)| *id)
+                    .collect()
+            });
+            for conn in stuck {
+                self.drop_conn(now, *stream, conn);
+            }
+        }
         for stream in streams {
             let wanted = self.wanted_offers(stream);
             if let Some(a) = self.announcer_mut(stream, tracker) {
@@ -371,7 +393,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 AnnouncerOutput::CreateOffers { count } => {
                     for _ in 0..count {
                         let conn = self.new_id();
-                        self.add_conn(stream, conn, None, true, tracker, ConnState::Offering);
+                        self.add_conn(now, stream, conn, None, true, tracker, ConnState::Offering);
                         self.out.push_back(Output::CreateOffer { conn });
                     }
                 }
@@ -382,6 +404,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 } => {
                     let conn = self.new_id();
                     self.add_conn(
+                        now,
                         stream,
                         conn,
                         Some(remote),
@@ -435,6 +458,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn add_conn(
         &mut self,
+        now: Instant,
         stream: StreamId,
         conn: ConnId,
         remote: Option<PeerId>,
@@ -446,6 +470,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             sw.conns.insert(
                 conn,
                 Conn {
+                    created: now,
                     remote,
                     we_offered,
                     tracker,
@@ -648,7 +673,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
         match event {
-            PeerEvent::Announced => self.reschedule = true,
+            PeerEvent::Announced => {
+                if self.announced_check.is_none() {
+                    self.announced_check = Some(now + ANNOUNCE_BATCH);
+                }
+            }
             PeerEvent::UploadRequested {
                 segment_id,
                 request_id,
@@ -817,6 +846,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let swarms = self.swarms.values().flat_map(|sw| {
             let announcers = sw.announcers.iter().filter_map(|(_, a)| a.poll_timeout());
             let peers = sw.open_peers().filter_map(|(_, p)| p.poll_timeout());
+            let setup = sw.conns.values().filter_map(|c| match c.state {
+                ConnState::Answering { .. } | ConnState::Connecting => {
+                    Some(c.created + SETUP_TIMEOUT)
+                }
+                _ => None,
+            });
+            let peers = peers.chain(setup);
             announcers.chain(peers).chain(sw.linger_until)
         });
         sockets.chain(swarms).min()

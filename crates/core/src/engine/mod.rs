@@ -120,9 +120,6 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     next_check: Option<Instant>,
     /// Something changed that can change a scheduling decision.
     reschedule: bool,
-    /// Peers announced: schedule by then (batched, so a swarm's burst of
-    /// announcements costs one pass, not one per peer).
-    announced_check: Option<Instant>,
     /// The playhead when the scheduler last ran.
     scheduled_at_position: f64,
     out: VecDeque<Output<P>>,
@@ -177,7 +174,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             dirty: BTreeSet::new(),
             next_check: None,
             reschedule: true,
-            announced_check: None,
             scheduled_at_position: f64::NEG_INFINITY,
             out: VecDeque::new(),
         }
@@ -335,13 +331,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     /// came due or a timer changed something (a stale wake-up, such as a
     /// no-bytes deadline that later bytes pushed back, costs nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let check_due = self.next_check.is_some_and(|t| now >= t)
-            || self.announced_check.is_some_and(|t| now >= t);
+        let check_due = self.next_check.is_some_and(|t| now >= t);
         self.http_timeouts(now);
         self.swarm_timeouts(now);
         if check_due || std::mem::take(&mut self.reschedule) {
-            self.reschedule = false;
-            self.announced_check = None;
             self.schedule(now);
         }
         self.flush_announcements(now);
@@ -354,14 +347,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// When [`Self::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.http_deadline(),
-            self.swarm_deadline(),
-            self.next_check,
-            self.announced_check,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.http_deadline(), self.swarm_deadline(), self.next_check]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

@@ -19,8 +19,6 @@ use crate::tracker::{
     Announcer, AnnouncerOutput, Backoff, ConnId, info_hash_of, keep_link_offered_by,
 };
 
-/// Announcements received within this long are acted on in one pass.
-const ANNOUNCE_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// A connection that is not open this long after it was created is dropped
 /// (an answer that never came back, ICE that never completed).
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -74,6 +72,23 @@ pub(crate) struct Conn<P> {
 }
 
 impl<P> Conn<P> {
+    fn new(
+        created: Instant,
+        remote: Option<PeerId>,
+        we_offered: bool,
+        tracker: TrackerId,
+        state: ConnState<P>,
+    ) -> Self {
+        Self {
+            created,
+            remote,
+            we_offered,
+            tracker,
+            state,
+            bandwidth: BandwidthCalculator::default(),
+        }
+    }
+
     pub(crate) fn open(&self) -> Option<&PeerConnection<P>> {
         match &self.state {
             ConnState::Open(p) => Some(p),
@@ -393,7 +408,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 AnnouncerOutput::CreateOffers { count } => {
                     for _ in 0..count {
                         let conn = self.new_id();
-                        self.add_conn(now, stream, conn, None, true, tracker, ConnState::Offering);
+                        self.add_conn(
+                            stream,
+                            conn,
+                            Conn::new(now, None, true, tracker, ConnState::Offering),
+                        );
                         self.out.push_back(Output::CreateOffer { conn });
                     }
                 }
@@ -403,14 +422,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     offer,
                 } => {
                     let conn = self.new_id();
+                    let state = ConnState::Answering { offer_id };
                     self.add_conn(
-                        now,
                         stream,
                         conn,
-                        Some(remote),
-                        false,
-                        tracker,
-                        ConnState::Answering { offer_id },
+                        Conn::new(now, Some(remote), false, tracker, state),
                     );
                     self.out.push_back(Output::CreateAnswer { conn, offer });
                 }
@@ -456,28 +472,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
     }
 
-    fn add_conn(
-        &mut self,
-        now: Instant,
-        stream: StreamId,
-        conn: ConnId,
-        remote: Option<PeerId>,
-        we_offered: bool,
-        tracker: TrackerId,
-        state: ConnState<P>,
-    ) {
+    fn add_conn(&mut self, stream: StreamId, conn: ConnId, c: Conn<P>) {
         if let Some(sw) = self.swarms.get_mut(&stream) {
-            sw.conns.insert(
-                conn,
-                Conn {
-                    created: now,
-                    remote,
-                    we_offered,
-                    tracker,
-                    state,
-                    bandwidth: BandwidthCalculator::default(),
-                },
-            );
+            sw.conns.insert(conn, c);
             self.conns.insert(conn, stream);
         }
     }
@@ -673,11 +670,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
         match event {
-            PeerEvent::Announced => {
-                if self.announced_check.is_none() {
-                    self.announced_check = Some(now + ANNOUNCE_BATCH);
-                }
-            }
+            PeerEvent::Announced => self.reschedule = true,
             PeerEvent::UploadRequested {
                 segment_id,
                 request_id,

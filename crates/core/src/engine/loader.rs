@@ -629,11 +629,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
             Attempt::P2p { conn } => {
                 // The peer's bytes come back through a DownloadFailed event.
-                if let Some(c) = self
-                    .swarms
-                    .get_mut(&stream)
-                    .and_then(|sw| sw.conns.get_mut(&conn))
-                {
+                if let Some(c) = self.conn_mut(stream, conn) {
                     if let ConnState::Open(peer) = &mut c.state {
                         peer.abort_download();
                     }
@@ -721,9 +717,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .or_insert_with(Download::new);
         let (from, total) = (d.received, d.total.or(seg.known_size()));
         let started = self
-            .swarms
-            .get_mut(&stream)
-            .and_then(|sw| sw.conns.get_mut(&conn))
+            .conn_mut(stream, conn)
             .is_some_and(|c| match &mut c.state {
                 ConnState::Open(peer) => peer.request(now, seg.id, from, total),
                 _ => false,
@@ -732,11 +726,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             if let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, seg.id)) {
                 d.attempt = Attempt::P2p { conn };
             }
-            if let Some(c) = self
-                .swarms
-                .get_mut(&stream)
-                .and_then(|sw| sw.conns.get_mut(&conn))
-            {
+            if let Some(c) = self.conn_mut(stream, conn) {
                 c.bandwidth.start_loading(now);
             }
             self.bw_all.start_loading(now);
@@ -982,6 +972,28 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.streams.get(&stream).map(|s| s.stream_type)
     }
 
+    /// Bookkeeping when a P2P attempt ends, however it ends; after a
+    /// timeout the peer's throughput history is dropped, as P2P Media Loader
+    /// does. Returns the stream type.
+    fn end_p2p_attempt(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        conn: ConnId,
+        timed_out: bool,
+    ) -> Option<StreamType> {
+        self.reschedule = true;
+        let t = self.conn_type(stream)?;
+        if let Some(c) = self.conn_mut(stream, conn) {
+            c.bandwidth.stop_loading(now);
+            if timed_out {
+                c.bandwidth.clear();
+            }
+        }
+        self.finish_attempt(now, t, stream, Source::P2p);
+        Some(t)
+    }
+
     pub(crate) fn p2p_completed(
         &mut self,
         now: Instant,
@@ -990,18 +1002,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         segment: i64,
         data: P,
     ) {
-        self.reschedule = true;
-        let Some(t) = self.conn_type(stream) else {
+        let Some(t) = self.end_p2p_attempt(now, stream, conn, false) else {
             return;
         };
-        if let Some(c) = self
-            .swarms
-            .get_mut(&stream)
-            .and_then(|sw| sw.conns.get_mut(&conn))
-        {
-            c.bandwidth.stop_loading(now);
-        }
-        self.finish_attempt(now, t, stream, Source::P2p);
         let Some(d) = self
             .loaders
             .get_mut(t)
@@ -1029,21 +1032,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         error: DownloadError,
         partial: Option<P>,
     ) {
-        self.reschedule = true;
-        let Some(t) = self.conn_type(stream) else {
+        let Some(t) = self.end_p2p_attempt(now, stream, conn, error == DownloadError::Timeout)
+        else {
             return;
         };
-        if let Some(c) = self
-            .swarms
-            .get_mut(&stream)
-            .and_then(|sw| sw.conns.get_mut(&conn))
-        {
-            c.bandwidth.stop_loading(now);
-            if error == DownloadError::Timeout {
-                c.bandwidth.clear();
-            }
-        }
-        self.finish_attempt(now, t, stream, Source::P2p);
         let Some(d) = self
             .loaders
             .get_mut(t)

@@ -439,18 +439,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         .swarms
                         .get(&stream)
                         .is_some_and(|sw| sw.has_remote(&remote));
-                    let accepted = self
-                        .swarms
-                        .get_mut(&stream)
-                        .and_then(|sw| sw.conns.get_mut(&conn))
-                        .is_some_and(|c| {
-                            if duplicate || !matches!(c.state, ConnState::Offering) {
-                                return false;
-                            }
-                            c.remote = Some(remote);
-                            c.state = ConnState::Connecting;
-                            true
-                        });
+                    let accepted = self.conn_mut(stream, conn).is_some_and(|c| {
+                        if duplicate || !matches!(c.state, ConnState::Offering) {
+                            return false;
+                        }
+                        c.remote = Some(remote);
+                        c.state = ConnState::Connecting;
+                        true
+                    });
                     if accepted {
                         self.out.push_back(Output::AcceptAnswer { conn, answer });
                     } else {
@@ -585,11 +581,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
         }
         let stream_type = sw_stream_type(&self.swarms, stream);
-        if let Some(c) = self
-            .swarms
-            .get_mut(&stream)
-            .and_then(|sw| sw.conns.get_mut(&conn))
-        {
+        if let Some(c) = self.conn_mut(stream, conn) {
             c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
         }
         if let Some(stream_type) = stream_type {
@@ -614,6 +606,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         rand_core::Rng::next_u32(&mut self.rng)
     }
 
+    /// Connection `conn` of the swarm of `stream`.
+    pub(crate) fn conn_mut(&mut self, stream: StreamId, conn: ConnId) -> Option<&mut Conn<P>> {
+        self.swarms.get_mut(&stream)?.conns.get_mut(&conn)
+    }
+
     /// Runs `f` on an open connection, then performs what it produced.
     pub(crate) fn with_conn(
         &mut self,
@@ -624,11 +621,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some(&stream) = self.conns.get(&conn) else {
             return;
         };
-        let Some(c) = self
-            .swarms
-            .get_mut(&stream)
-            .and_then(|sw| sw.conns.get_mut(&conn))
-        else {
+        let Some(c) = self.conn_mut(stream, conn) else {
             return;
         };
         let ConnState::Open(peer) = &mut c.state else {
@@ -690,11 +683,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         .then(|| self.storage.get(&sw.key, segment_id))
                         .flatten()
                 });
-                if let Some(c) = self
-                    .swarms
-                    .get_mut(&stream)
-                    .and_then(|sw| sw.conns.get_mut(&conn))
-                {
+                if let Some(c) = self.conn_mut(stream, conn) {
                     if let ConnState::Open(peer) = &mut c.state {
                         peer.serve(segment_id, request_id, byte_from, data);
                     }
@@ -702,11 +691,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
             PeerEvent::Downloaded { bytes } => {
                 let bytes = bytes as u64;
-                if let Some(c) = self
-                    .swarms
-                    .get_mut(&stream)
-                    .and_then(|sw| sw.conns.get_mut(&conn))
-                {
+                if let Some(c) = self.conn_mut(stream, conn) {
                     c.bandwidth.add_bytes(now, bytes);
                 }
                 self.bw_all.add_bytes(now, bytes);

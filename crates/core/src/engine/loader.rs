@@ -16,7 +16,7 @@ use std::time::Duration;
 use p2pml_proto::identity::{InfoHash, PeerId, StreamType};
 use rand_core::Rng;
 
-use super::io::{Event, FetchId, HttpRange, Output, PlayerRequestId, Source};
+use super::io::{Event, FetchId, Output, PlayerRequestId, Source};
 use super::swarm::ConnState;
 use super::{Engine, TYPES};
 use crate::config::Seeding;
@@ -44,7 +44,7 @@ pub(crate) struct PlayerRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Attempt {
+pub(super) enum Attempt {
     Idle,
     Http {
         fetch: FetchId,
@@ -61,23 +61,23 @@ enum Attempt {
 }
 
 #[derive(Debug)]
-struct Download<P> {
-    chunks: Vec<P>,
-    received: u64,
-    http_bytes: u64,
-    total: Option<u64>,
-    attempt: Attempt,
-    http_failures: u32,
-    last_failure: Option<Instant>,
-    p2p_not_before: Option<Instant>,
+pub(super) struct Download<P> {
+    pub(super) chunks: Vec<P>,
+    pub(super) received: u64,
+    pub(super) http_bytes: u64,
+    pub(super) total: Option<u64>,
+    pub(super) attempt: Attempt,
+    pub(super) http_failures: u32,
+    pub(super) last_failure: Option<Instant>,
+    pub(super) p2p_not_before: Option<Instant>,
     /// Random seeding (P2P Media Loader's mode): when to roll again.
-    next_roll: Option<Instant>,
+    pub(super) next_roll: Option<Instant>,
     /// Timing guessed for a segment fetched before our playlist lists it.
-    guessed: Option<(f64, f64)>,
+    pub(super) guessed: Option<(f64, f64)>,
 }
 
 impl<P> Download<P> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             chunks: Vec::new(),
             received: 0,
@@ -92,7 +92,7 @@ impl<P> Download<P> {
         }
     }
 
-    fn reset_bytes(&mut self) {
+    pub(super) fn reset_bytes(&mut self) {
         self.chunks.clear();
         self.received = 0;
         self.http_bytes = 0;
@@ -105,12 +105,12 @@ pub(crate) struct Loader<P> {
     pub(crate) active: Option<StreamId>,
     pub(crate) player: Option<PlayerRequest>,
     pub(crate) last_requested: Option<(StreamId, i64)>,
-    downloads: BTreeMap<(StreamId, i64), Download<P>>,
-    started: Instant,
+    pub(super) downloads: BTreeMap<(StreamId, i64), Download<P>>,
+    pub(super) started: Instant,
     /// Mean size of completed segments, for estimates.
-    mean_size: Option<f64>,
+    pub(super) mean_size: Option<f64>,
     /// Mean HTTP time to first byte, in seconds.
-    ttfb: Option<f64>,
+    pub(super) ttfb: Option<f64>,
 }
 
 impl<P> Loader<P> {
@@ -138,7 +138,7 @@ impl<P> Loader<P> {
         ids
     }
 
-    fn count(&self, http: bool) -> usize {
+    pub(super) fn count(&self, http: bool) -> usize {
         self.downloads
             .values()
             .filter(|d| match d.attempt {
@@ -647,60 +647,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
     }
 
-    /// Announcements list HTTP downloads, so starting or ending one re-announces.
-    fn mark_http_changed(&mut self, stream: StreamId) {
-        if self.swarms.contains_key(&stream) {
-            self.dirty.insert(stream);
-        }
-    }
-
-    fn start_http(&mut self, now: Instant, t: StreamType, stream: StreamId, seg: &SegmentInfo) {
-        let timeout = self.stream_config(t).http_no_bytes_timeout;
-        let fetch = self.new_id();
-        let d = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .entry((stream, seg.id))
-            .or_insert_with(Download::new);
-        let from = d.received;
-        let range = match &seg.byte_range {
-            Some(r) => Some(HttpRange {
-                start: r.start + from,
-                end: Some(r.end),
-            }),
-            None if from > 0 => Some(HttpRange {
-                start: from,
-                end: None,
-            }),
-            None => None,
-        };
-        if d.total.is_none() {
-            d.total = seg.known_size();
-        }
-        d.attempt = Attempt::Http {
-            fetch,
-            started: now,
-            deadline: now + timeout,
-            ranged: range.is_some(),
-            first_byte: false,
-        };
-        self.fetches.insert(fetch, (stream, seg.id));
-        self.bw_all.start_loading(now);
-        self.bw_http.start_loading(now);
-        self.out.push_back(Output::HttpFetch {
-            fetch,
-            url: seg.url.clone(),
-            range,
-        });
-        self.emit(Event::SegmentStart {
-            stream_type: t,
-            segment: seg.id,
-            source: Source::Http,
-        });
-        self.mark_http_changed(stream);
-    }
-
     fn start_p2p(
         &mut self,
         now: Instant,
@@ -739,233 +685,19 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
     }
 
-    /// Which loader and download a fetch belongs to.
-    fn fetch_owner(&self, fetch: FetchId) -> Option<(StreamType, StreamId, i64)> {
-        let &(stream, id) = self.fetches.get(&fetch)?;
-        let t = self.streams.get(&stream)?.stream_type;
-        Some((t, stream, id))
-    }
-
-    pub(crate) fn http_headers(
+    pub(super) fn finish_attempt(
         &mut self,
         now: Instant,
-        fetch: FetchId,
-        status: u16,
-        content_length: Option<u64>,
+        t: StreamType,
+        stream: StreamId,
+        source: Source,
     ) {
-        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
-            return;
-        };
-        let byte_range_segment = self
-            .streams
-            .get(&stream)
-            .and_then(|s| s.segment(id))
-            .is_some_and(|s| s.byte_range.is_some());
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
-            return;
-        };
-        let Attempt::Http { ranged, .. } = d.attempt else {
-            return;
-        };
-        let verdict = match status {
-            206 if ranged => Ok(()),
-            200 if ranged && byte_range_segment => Err(format!(
-                "http-unexpected-status-code {status} for a byte range"
-            )),
-            200 => {
-                // The whole body comes again: drop partial bytes.
-                d.reset_bytes();
-                if d.total.is_none() {
-                    d.total = content_length;
-                }
-                Ok(())
-            }
-            406 | 416 => {
-                d.reset_bytes();
-                Err(format!("http-bytes-mismatch: status {status}"))
-            }
-            _ => Err(format!("http-error: status {status}")),
-        };
-        if let (Ok(()), Some(len), Some(total)) = (&verdict, content_length, d.total) {
-            if d.received + len != total {
-                d.reset_bytes();
-                self.http_fail(
-                    now,
-                    t,
-                    stream,
-                    id,
-                    "http-bytes-mismatch: unexpected Content-Length".into(),
-                    true,
-                );
-                return;
-            }
-        }
-        if let Err(reason) = verdict {
-            self.http_fail(now, t, stream, id, reason, true);
-        }
-    }
-
-    pub(crate) fn http_data(&mut self, now: Instant, fetch: FetchId, data: P) {
-        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
-            return;
-        };
-        let timeout = self.stream_config(t).http_no_bytes_timeout;
-        let len = data.len() as u64;
-        let loader = self.loaders.get_mut(t);
-        let Some(d) = loader.downloads.get_mut(&(stream, id)) else {
-            return;
-        };
-        let Attempt::Http {
-            deadline,
-            first_byte,
-            started,
-            ..
-        } = &mut d.attempt
-        else {
-            return;
-        };
-        *deadline = now + timeout;
-        if !*first_byte {
-            *first_byte = true;
-            let ttfb = (now - *started).as_secs_f64();
-            loader.ttfb = Some(loader.ttfb.map_or(ttfb, |m| 0.8 * m + 0.2 * ttfb));
-        }
-        if d.total.is_some_and(|total| d.received + len > total) {
-            d.reset_bytes();
-            self.http_fail(
-                now,
-                t,
-                stream,
-                id,
-                "http-bytes-mismatch: more bytes than expected".into(),
-                true,
-            );
-            return;
-        }
-        d.received += len;
-        d.http_bytes += len;
-        d.chunks.push(data);
-        self.bw_all.add_bytes(now, len);
-        self.bw_http.add_bytes(now, len);
-        self.emit(Event::ChunkDownloaded {
-            bytes: len,
-            source: Source::Http,
-        });
-    }
-
-    pub(crate) fn http_end(&mut self, now: Instant, fetch: FetchId) {
-        let Some((t, stream, id)) = self.fetch_owner(fetch) else {
-            return;
-        };
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
-            return;
-        };
-        match d.total {
-            // 2.3.1's fix: a short body fails but keeps its bytes for a resume.
-            Some(total) if d.received != total => {
-                self.http_fail(
-                    now,
-                    t,
-                    stream,
-                    id,
-                    "http-bytes-mismatch: body ended early".into(),
-                    true,
-                );
-            }
-            _ => {
-                d.total = Some(d.received);
-                self.finish_attempt(now, t, stream, Source::Http);
-                self.complete(now, t, stream, id);
-            }
-        }
-    }
-
-    pub(crate) fn http_failed(&mut self, now: Instant, fetch: FetchId, reason: &str) {
-        if let Some((t, stream, id)) = self.fetch_owner(fetch) {
-            self.http_fail(now, t, stream, id, format!("http-error: {reason}"), false);
-        }
-    }
-
-    fn finish_attempt(&mut self, now: Instant, t: StreamType, stream: StreamId, source: Source) {
         let _ = t;
         self.bw_all.stop_loading(now);
         if source == Source::Http {
             self.bw_http.stop_loading(now);
             self.mark_http_changed(stream);
         }
-    }
-
-    fn http_fail(
-        &mut self,
-        now: Instant,
-        t: StreamType,
-        stream: StreamId,
-        id: i64,
-        reason: String,
-        abort: bool,
-    ) {
-        self.reschedule = true;
-        let retries = self.stream_config(t).http_error_retries;
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
-            return;
-        };
-        let Attempt::Http { fetch, .. } = d.attempt else {
-            return;
-        };
-        d.attempt = Attempt::Idle;
-        d.http_failures += 1;
-        d.last_failure = Some(now);
-        let exhausted = d.http_failures >= retries;
-        self.fetches.remove(&fetch);
-        if abort {
-            self.out.push_back(Output::HttpAbort { fetch });
-        }
-        self.finish_attempt(now, t, stream, Source::Http);
-        self.emit(Event::SegmentError {
-            stream_type: t,
-            segment: id,
-            source: Source::Http,
-            reason: reason.clone(),
-        });
-        let player = self.loaders.get(t).player;
-        if exhausted && player.is_some_and(|p| p.stream == stream && p.segment == id) {
-            self.loaders.get_mut(t).player = None;
-            if let Some(p) = player {
-                self.out.push_back(Output::SegmentFailed {
-                    request: p.id,
-                    reason,
-                });
-            }
-        }
-    }
-
-    pub(crate) fn http_timeouts(&mut self, now: Instant) {
-        for t in TYPES {
-            let due: Vec<(StreamId, i64)> = self
-                .loaders
-                .get(t)
-                .downloads
-                .iter()
-                .filter(
-                    |(_, d)| matches!(d.attempt, Attempt::Http { deadline, .. } if now >= deadline),
-                )
-                .map(|(k, _)| *k)
-                .collect();
-            for (stream, id) in due {
-                self.http_fail(now, t, stream, id, "bytes-receiving-timeout".into(), true);
-            }
-        }
-    }
-
-    pub(crate) fn http_deadline(&self) -> Option<Instant> {
-        TYPES
-            .iter()
-            .flat_map(|t| self.loaders.get(*t).downloads.values())
-            .filter_map(|d| match d.attempt {
-                Attempt::Http { deadline, .. } => Some(deadline),
-                _ => None,
-            })
-            .min()
     }
 
     fn conn_type(&self, stream: StreamId) -> Option<StreamType> {
@@ -1066,7 +798,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     /// A segment's bytes are all here: store, announce, answer the player.
-    fn complete(&mut self, now: Instant, t: StreamType, stream: StreamId, id: i64) {
+    pub(super) fn complete(&mut self, now: Instant, t: StreamType, stream: StreamId, id: i64) {
         self.reschedule = true;
         let Some(d) = self.loaders.get_mut(t).downloads.remove(&(stream, id)) else {
             return;

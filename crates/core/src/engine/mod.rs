@@ -1,5 +1,6 @@
 //! The engine: one per player. See the crate docs for the run loop.
 
+mod http;
 mod io;
 mod loader;
 mod swarm;

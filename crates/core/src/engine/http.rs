@@ -95,7 +95,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .get(&stream)
             .and_then(|s| s.segment(id))
             .is_some_and(|s| s.byte_range.is_some());
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+        let Some(d) = self.download_mut(t, stream, id) else {
             return;
         };
         let Attempt::Http { ranged, .. } = d.attempt else {
@@ -176,9 +176,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             );
             return;
         }
-        d.received += len;
         d.http_bytes += len;
-        d.chunks.push(data);
+        d.append(data);
         self.bw_all.add_bytes(now, len);
         self.bw_http.add_bytes(now, len);
         self.emit(Event::ChunkDownloaded {
@@ -191,7 +190,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some((t, stream, id)) = self.fetch_owner(fetch) else {
             return;
         };
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+        let Some(d) = self.download_mut(t, stream, id) else {
             return;
         };
         match d.total {
@@ -231,7 +230,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     ) {
         self.reschedule = true;
         let retries = self.stream_config(t).http_error_retries;
-        let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, id)) else {
+        let Some(d) = self.download_mut(t, stream, id) else {
             return;
         };
         let Attempt::Http { fetch, .. } = d.attempt else {

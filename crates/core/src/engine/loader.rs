@@ -76,7 +76,7 @@ pub(super) struct Download<P> {
     pub(super) guessed: Option<(f64, f64)>,
 }
 
-impl<P> Download<P> {
+impl<P: Payload> Download<P> {
     pub(super) fn new() -> Self {
         Self {
             chunks: Vec::new(),
@@ -90,6 +90,12 @@ impl<P> Download<P> {
             next_roll: None,
             guessed: None,
         }
+    }
+
+    /// Adds bytes received in order.
+    pub(super) fn append(&mut self, data: P) {
+        self.received += data.len() as u64;
+        self.chunks.push(data);
     }
 
     pub(super) fn reset_bytes(&mut self) {
@@ -178,6 +184,16 @@ enum Plan {
 }
 
 impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
+    /// The download of `(stream, id)` in loader `t`.
+    pub(super) fn download_mut(
+        &mut self,
+        t: StreamType,
+        stream: StreamId,
+        id: i64,
+    ) -> Option<&mut Download<P>> {
+        self.loaders.get_mut(t).downloads.get_mut(&(stream, id))
+    }
+
     pub(crate) fn load_segment(
         &mut self,
         now: Instant,
@@ -208,12 +224,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 });
             }
         }
-        if let Some(d) = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .get_mut(&(stream, segment))
-        {
+        if let Some(d) = self.download_mut(t, stream, segment) {
             // A request from the player is always retried.
             d.http_failures = 0;
         }
@@ -352,12 +363,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 // Not in our playlist yet: peers only, never urgent.
                 if let Plan::P2p(conn) = self.plan(now, t, stream_id, seg, false, false) {
                     self.start_p2p(now, t, stream_id, seg, conn);
-                    if let Some(d) = self
-                        .loaders
-                        .get_mut(t)
-                        .downloads
-                        .get_mut(&(stream_id, seg.id))
-                    {
+                    if let Some(d) = self.download_mut(t, stream_id, seg.id) {
                         d.guessed = Some((seg.start, seg.end));
                     }
                 }
@@ -606,12 +612,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     fn abort_attempt(&mut self, now: Instant, t: StreamType, stream: StreamId, segment: i64) {
-        let Some(d) = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .get_mut(&(stream, segment))
-        else {
+        let Some(d) = self.download_mut(t, stream, segment) else {
             return;
         };
         let attempt = std::mem::replace(&mut d.attempt, Attempt::Idle);
@@ -669,7 +670,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 _ => false,
             });
         if started {
-            if let Some(d) = self.loaders.get_mut(t).downloads.get_mut(&(stream, seg.id)) {
+            if let Some(d) = self.download_mut(t, stream, seg.id) {
                 d.attempt = Attempt::P2p { conn };
             }
             if let Some(c) = self.conn_mut(stream, conn) {
@@ -737,20 +738,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some(t) = self.end_p2p_attempt(now, stream, conn, false) else {
             return;
         };
-        let Some(d) = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .get_mut(&(stream, segment))
-        else {
+        let Some(d) = self.download_mut(t, stream, segment) else {
             return;
         };
         if d.attempt != (Attempt::P2p { conn }) {
             return;
         }
         d.attempt = Attempt::Idle;
-        d.received += data.len() as u64;
-        d.chunks.push(data);
+        d.append(data);
         d.total = Some(d.received);
         self.complete(now, t, stream, segment);
     }
@@ -768,19 +763,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         else {
             return;
         };
-        let Some(d) = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .get_mut(&(stream, segment))
-        else {
+        let Some(d) = self.download_mut(t, stream, segment) else {
             return;
         };
         let ours = d.attempt == (Attempt::P2p { conn });
         if ours || error == DownloadError::Aborted {
             if let Some(p) = partial {
-                d.received += p.len() as u64;
-                d.chunks.push(p);
+                d.append(p);
             }
         }
         if ours {

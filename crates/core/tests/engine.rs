@@ -113,14 +113,7 @@ impl Harness {
             segment: 0,
         });
         self.input(Input::TrackerOpened { tracker: 0 });
-        let offers: Vec<ConnId> = self
-            .take()
-            .iter()
-            .filter_map(|o| match o {
-                Output::CreateOffer { conn } => Some(*conn),
-                _ => None,
-            })
-            .collect();
+        let offers = created_offers(&self.take());
         for conn in &offers {
             self.input(Input::OfferCreated {
                 conn: *conn,
@@ -186,6 +179,25 @@ impl Harness {
         });
         self.input(Input::HttpEnd { fetch });
     }
+}
+
+/// The info hash of the harness's stream.
+fn swarm_info_hash() -> p2pml_proto::identity::InfoHash {
+    p2pml_proto::identity::InfoHash::from_stream_swarm_id(&p2pml_proto::identity::stream_swarm_id(
+        "https://cdn.test/master.m3u8",
+        StreamType::Main,
+        "idx",
+    ))
+}
+
+/// The connections the engine asked to create offers for.
+fn created_offers(out: &[Output<VirtualPayload>]) -> Vec<ConnId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::CreateOffer { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect()
 }
 
 fn remote() -> PeerId {
@@ -432,26 +444,13 @@ fn offers_beyond_the_connection_cap_are_not_answered() {
         segment: 0,
     });
     h.input(Input::TrackerOpened { tracker: 0 });
-    let offers: Vec<ConnId> = h
-        .take()
-        .iter()
-        .filter_map(|o| match o {
-            Output::CreateOffer { conn } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let offers = created_offers(&h.take());
     assert!(
         offers.len() <= 3,
         "offers only up to the cap: {}",
         offers.len()
     );
-    let info_hash = p2pml_proto::identity::InfoHash::from_stream_swarm_id(
-        &p2pml_proto::identity::stream_swarm_id(
-            "https://cdn.test/master.m3u8",
-            StreamType::Main,
-            "idx",
-        ),
-    );
+    let info_hash = swarm_info_hash();
     for n in 0..20u8 {
         let offer = TrackerMessage::Offer(RelayedOffer {
             info_hash,
@@ -499,13 +498,7 @@ fn uploads_beyond_the_slots_are_answered_absent() {
     h.serve_http(0);
     let conn2 = {
         // A second remote through a relayed offer we answer.
-        let info_hash = p2pml_proto::identity::InfoHash::from_stream_swarm_id(
-            &p2pml_proto::identity::stream_swarm_id(
-                "https://cdn.test/master.m3u8",
-                StreamType::Main,
-                "idx",
-            ),
-        );
+        let info_hash = swarm_info_hash();
         let offer = TrackerMessage::Offer(RelayedOffer {
             info_hash,
             peer_id: PeerId::from_binary_string("-PM0203-secondPeer01").unwrap(),

@@ -148,22 +148,9 @@ fn resume_uses_b_and_totals_b_plus_s() {
     let mut c: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 5);
     assert!(c.request(T0, 9, 100, None));
     drain(&mut c);
-    c.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 9,
-            request_id: 5,
-            byte_length: 50,
-        })),
-    );
+    c.handle_message(T0, header(9, 5, 50));
     c.handle_message(T0, Bytes::from(vec![1u8; 50]));
-    c.handle_message(
-        T0,
-        frame(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
-            segment_id: 9,
-            request_id: 5,
-        })),
-    );
+    c.handle_message(T0, completed(9, 5));
     assert!(
         events(&mut c)
             .iter()
@@ -175,20 +162,30 @@ fn frame(command: PeerCommand) -> Bytes {
     Bytes::from(command.encode(65_535).unwrap().remove(0))
 }
 
+/// `SegmentData` header, framed.
+fn header(segment_id: i64, request_id: i64, byte_length: u64) -> Bytes {
+    frame(PeerCommand::SegmentData(SegmentData {
+        segment_id,
+        request_id,
+        byte_length,
+    }))
+}
+
+/// `SegmentDataSendingCompleted`, framed.
+fn completed(segment_id: i64, request_id: i64) -> Bytes {
+    frame(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
+        segment_id,
+        request_id,
+    }))
+}
+
 #[test]
 fn cancel_matches_the_js_transcript_and_stray_chunks_are_dropped() {
     let js_a = wire_hex("cancels", "A");
     let mut a: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 777);
     assert!(a.request(T0, 42, 0, None));
     drain(&mut a);
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 42,
-            request_id: 777,
-            byte_length: 300_000,
-        })),
-    );
+    a.handle_message(T0, header(42, 777, 300_000));
     a.handle_message(T0, pattern(65_535));
     a.abort_download();
     assert_eq!(hex::encode(&drain(&mut a)[0]), js_a[1]);
@@ -269,28 +266,9 @@ fn timeouts_strike_and_the_third_closes_but_a_success_forgives() {
         PeerCommand::SegmentRequest(r) => r.request_id,
         other => panic!("{other:?}"),
     };
-    a.handle_message(
-        now,
-        VirtualPayload::from_command(
-            frame(PeerCommand::SegmentData(SegmentData {
-                segment_id: 2,
-                request_id: r,
-                byte_length: 10,
-            }))
-            .to_vec(),
-        ),
-    );
+    a.handle_message(now, VirtualPayload::from_command(header(2, r, 10).to_vec()));
     a.handle_message(now, VirtualPayload::segment(2, 10));
-    a.handle_message(
-        now,
-        VirtualPayload::from_command(
-            frame(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
-                segment_id: 2,
-                request_id: r,
-            }))
-            .to_vec(),
-        ),
-    );
+    a.handle_message(now, VirtualPayload::from_command(completed(2, r).to_vec()));
     assert!(
         events(&mut a)
             .iter()
@@ -334,66 +312,26 @@ fn closed_by(a: &mut PeerConnection<Bytes>, error: DownloadError) {
 fn size_disagreements_and_violations_close_the_connection() {
     // More data than announced.
     let mut a = requested(1 << 20);
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 5,
-            request_id: 3,
-            byte_length: 10,
-        })),
-    );
+    a.handle_message(T0, header(5, 3, 10));
     a.handle_message(T0, Bytes::from(vec![0u8; 11]));
     closed_by(&mut a, DownloadError::LengthMismatch);
 
     // Completed before all bytes.
     let mut a = requested(1 << 20);
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 5,
-            request_id: 3,
-            byte_length: 10,
-        })),
-    );
+    a.handle_message(T0, header(5, 3, 10));
     a.handle_message(T0, Bytes::from(vec![0u8; 9]));
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
-            segment_id: 5,
-            request_id: 3,
-        })),
-    );
+    a.handle_message(T0, completed(5, 3));
     closed_by(&mut a, DownloadError::LengthMismatch);
 
     // Completed for another request.
     let mut a = requested(1 << 20);
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 5,
-            request_id: 3,
-            byte_length: 1,
-        })),
-    );
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentDataSendingCompleted(SegmentRef {
-            segment_id: 5,
-            request_id: 4,
-        })),
-    );
+    a.handle_message(T0, header(5, 3, 1));
+    a.handle_message(T0, completed(5, 4));
     closed_by(&mut a, DownloadError::ProtocolViolation);
 
     // A hostile size is refused before any byte is buffered, with a Cancel.
     let mut a = requested(1 << 20);
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 5,
-            request_id: 3,
-            byte_length: 1 << 40,
-        })),
-    );
+    a.handle_message(T0, header(5, 3, 1 << 40));
     let sent: Vec<PeerCommand> = drain(&mut a).iter().map(cmd).collect();
     assert!(matches!(
         sent[..],
@@ -407,14 +345,7 @@ fn size_disagreements_and_violations_close_the_connection() {
     // A header for another request, and chunks before any header, are ignored.
     let mut a = requested(1 << 20);
     a.handle_message(T0, Bytes::from(vec![0u8; 100]));
-    a.handle_message(
-        T0,
-        frame(PeerCommand::SegmentData(SegmentData {
-            segment_id: 6,
-            request_id: 3,
-            byte_length: 1,
-        })),
-    );
+    a.handle_message(T0, header(6, 3, 1));
     assert!(events(&mut a).is_empty());
     assert!(a.is_downloading());
 }

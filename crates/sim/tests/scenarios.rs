@@ -21,6 +21,21 @@ fn with_p2p(p2p: bool) -> RunOptions {
     }
 }
 
+/// Runs with and without P2P: nothing corrupt, and no more stall time with
+/// P2P than without. Returns the P2P report.
+fn no_worse_than_http_alone(scenario: &Scenario) -> p2pml_sim::Report {
+    let on = run(scenario, &with_p2p(true));
+    let off = run(scenario, &with_p2p(false));
+    assert_eq!(on.corrupt, 0);
+    assert!(
+        on.stall_secs <= off.stall_secs,
+        "{} > {}",
+        on.stall_secs,
+        off.stall_secs
+    );
+    on
+}
+
 #[test]
 fn peers_that_have_a_segment_serve_it() {
     let vod = Scenario {
@@ -39,16 +54,8 @@ fn peers_that_have_a_segment_serve_it() {
 
 #[test]
 fn live_sharing_never_stalls_more_than_http_alone() {
-    let on = run(&small_live(), &with_p2p(true));
-    let off = run(&small_live(), &with_p2p(false));
-    assert_eq!(on.corrupt, 0);
+    let on = no_worse_than_http_alone(&small_live());
     assert!(on.p2p_delivered_bytes > 0);
-    assert!(
-        on.stall_secs <= off.stall_secs,
-        "{} > {}",
-        on.stall_secs,
-        off.stall_secs
-    );
 }
 
 #[test]
@@ -59,15 +66,7 @@ fn playback_survives_all_peers_vanishing_at_once() {
         vanish_keep: 1,
         ..small_live()
     };
-    let on = run(&vanish, &with_p2p(true));
-    let off = run(&vanish, &with_p2p(false));
-    assert_eq!(on.corrupt, 0);
-    assert!(
-        on.stall_secs <= off.stall_secs,
-        "{} > {}",
-        on.stall_secs,
-        off.stall_secs
-    );
+    no_worse_than_http_alone(&vanish);
 }
 
 #[test]
@@ -78,16 +77,8 @@ fn churn_and_slow_uplinks_do_not_cost_stalls() {
         slow_uplink_share: 0.5,
         ..small_live()
     };
-    let on = run(&rough, &with_p2p(true));
-    let off = run(&rough, &with_p2p(false));
-    assert_eq!(on.corrupt, 0);
+    let on = no_worse_than_http_alone(&rough);
     assert!(on.sessions > rough.viewers, "churn rejoins as new sessions");
-    assert!(
-        on.stall_secs <= off.stall_secs,
-        "{} > {}",
-        on.stall_secs,
-        off.stall_secs
-    );
 }
 
 #[test]

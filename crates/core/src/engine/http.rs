@@ -207,8 +207,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
             _ => {
                 d.total = Some(d.received);
-                self.finish_attempt(now, t, stream, Source::Http);
-                self.complete(now, t, stream, id);
+                self.finish_attempt(now, stream, Source::Http);
+                self.complete(t, stream, id);
             }
         }
     }
@@ -244,7 +244,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if abort {
             self.out.push_back(Output::HttpAbort { fetch });
         }
-        self.finish_attempt(now, t, stream, Source::Http);
+        self.finish_attempt(now, stream, Source::Http);
         self.emit(Event::SegmentError {
             stream_type: t,
             segment: id,

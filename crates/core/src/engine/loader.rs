@@ -229,17 +229,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             d.http_failures = 0;
         }
         if let Some(data) = self.storage.get(&key, segment) {
-            self.resolve_player(now, t, data);
+            self.resolve_player(t, data);
         }
     }
 
-    fn resolve_player(&mut self, now: Instant, t: StreamType, data: P) {
+    fn resolve_player(&mut self, t: StreamType, data: P) {
         if let Some(p) = self.loaders.get_mut(t).player.take() {
             let bandwidth = [1, 3, 5]
                 .into_iter()
                 .map(|s| self.bw_all.loading_only(Duration::from_secs(s)))
                 .fold(0.0, f64::max);
-            let _ = now;
             self.out.push_back(Output::SegmentLoaded {
                 request: p.id,
                 data,
@@ -446,13 +445,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let roll_due = d.is_none_or(|d| d.next_roll.is_none_or(|at| now >= at));
         match attempt {
             Attempt::Http { .. } => return Plan::Wait,
-            Attempt::P2p { conn } => {
+            Attempt::P2p { .. } => {
                 if urgent && can_http && (http_free || self.preempt_http(now, t, stream, seg.id)) {
                     // Too late for the peer: switch to HTTP, keeping its bytes.
                     self.abort_attempt(now, t, stream, seg.id);
                     return Plan::Http;
                 }
-                let _ = conn;
                 return Plan::Wait;
             }
             Attempt::Idle => {}
@@ -621,7 +619,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             Attempt::Http { fetch, .. } => {
                 self.fetches.remove(&fetch);
                 self.out.push_back(Output::HttpAbort { fetch });
-                self.finish_attempt(now, t, stream, Source::Http);
+                self.finish_attempt(now, stream, Source::Http);
                 self.emit(Event::SegmentAbort {
                     stream_type: t,
                     segment,
@@ -686,14 +684,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
     }
 
-    pub(super) fn finish_attempt(
-        &mut self,
-        now: Instant,
-        t: StreamType,
-        stream: StreamId,
-        source: Source,
-    ) {
-        let _ = t;
+    pub(super) fn finish_attempt(&mut self, now: Instant, stream: StreamId, source: Source) {
         self.bw_all.stop_loading(now);
         if source == Source::Http {
             self.bw_http.stop_loading(now);
@@ -723,7 +714,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 c.bandwidth.clear();
             }
         }
-        self.finish_attempt(now, t, stream, Source::P2p);
+        self.finish_attempt(now, stream, Source::P2p);
         Some(t)
     }
 
@@ -747,7 +738,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         d.attempt = Attempt::Idle;
         d.append(data);
         d.total = Some(d.received);
-        self.complete(now, t, stream, segment);
+        self.complete(t, stream, segment);
     }
 
     pub(crate) fn p2p_failed(
@@ -787,7 +778,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     /// A segment's bytes are all here: store, announce, answer the player.
-    pub(super) fn complete(&mut self, now: Instant, t: StreamType, stream: StreamId, id: i64) {
+    pub(super) fn complete(&mut self, t: StreamType, stream: StreamId, id: i64) {
         self.reschedule = true;
         let Some(d) = self.loaders.get_mut(t).downloads.remove(&(stream, id)) else {
             return;
@@ -832,7 +823,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         });
         let player = self.loaders.get(t).player;
         if player.is_some_and(|p| p.stream == stream && p.segment == id) {
-            self.resolve_player(now, t, data);
+            self.resolve_player(t, data);
         }
     }
 }

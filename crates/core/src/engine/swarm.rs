@@ -580,7 +580,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 return;
             }
         }
-        let stream_type = sw_stream_type(&self.swarms, stream);
+        let stream_type = self.swarms.get(&stream).map(|sw| sw.stream_type);
         if let Some(c) = self.conn_mut(stream, conn) {
             c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
         }
@@ -835,13 +835,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         });
         sockets.chain(swarms).min()
     }
-}
-
-fn sw_stream_type<P>(
-    swarms: &BTreeMap<StreamId, Swarm<P>>,
-    stream: StreamId,
-) -> Option<StreamType> {
-    swarms.get(&stream).map(|sw| sw.stream_type)
 }
 
 #[cfg(test)]

@@ -330,6 +330,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         // Live: peers announce segments our playlist does not list yet (it
         // refreshes only every target duration). Fetch those from peers at
         // once; by the player's next refresh they are stored.
+        // Segments from here on are not in our playlist yet.
+        let listed = queue.len();
         if self.live {
             if let (Some(last), Some(sw)) = (stream.last(), self.swarms.get(&stream_id)) {
                 let d = stream.average_duration().max(0.1);
@@ -354,11 +356,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let key = stream.key.clone();
         let http_bps = self.http_bps();
         self.housekeeping(now, t, stream_id, &queue, player);
-        for seg in &queue {
+        for (k, seg) in queue.iter().enumerate() {
             if self.storage.has(&key, seg.id) {
                 continue;
             }
-            if seg.url.is_empty() {
+            if k >= listed {
                 // Not in our playlist yet: peers only, never urgent.
                 if let Plan::P2p(conn) = self.plan(now, t, stream_id, seg, false, false) {
                     self.start_p2p(now, t, stream_id, seg, conn);

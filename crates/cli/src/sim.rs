@@ -42,6 +42,9 @@ pub(crate) struct SimArgs {
     /// Print viewer N's engine inputs and outputs (virtual time) to stderr.
     #[arg(long, value_name = "N")]
     trace_peer: Option<usize>,
+    /// Print what every viewer does with segment N (virtual time) to stderr.
+    #[arg(long, value_name = "N")]
+    trace_segment: Option<i64>,
 }
 
 fn one(scenario: &Scenario, options: &RunOptions, label: &str) -> Report {
@@ -90,6 +93,7 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
             p2p: false,
             seeding,
             trace_peer: None,
+            trace_segment: None,
         },
         "P2P off",
     );
@@ -108,6 +112,7 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
             p2p: true,
             seeding,
             trace_peer: args.trace_peer,
+            trace_segment: args.trace_segment,
         },
         "P2P",
     );

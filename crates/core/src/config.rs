@@ -96,6 +96,11 @@ pub struct CommonConfig {
     /// fetch it. More seeders spread a segment faster; each costs origin
     /// egress.
     pub peers_per_seeder: usize,
+    /// Stream segments to our own peers while they still arrive (extension
+    /// commands that P2P Media Loader peers ignore). A segment then reaches
+    /// a whole swarm in about one download time plus a few link latencies,
+    /// instead of one download time per hop.
+    pub relay: bool,
     /// Bytes fetched ahead of the playhead at most (P2P Media Loader bounds
     /// prefetch by time only: up to 100 minutes of VOD, its issue #434).
     pub max_prefetch_bytes: u64,
@@ -126,6 +131,7 @@ impl Default for CommonConfig {
             http_safety_margin: 0.5,
             max_concurrent_uploads: 2,
             peers_per_seeder: 5,
+            relay: true,
             max_prefetch_bytes: 64 << 20,
         }
     }

@@ -16,8 +16,8 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use p2pml_proto::command::{
-    Announcement, Incoming, MessageKind, PeerCommand, PeerMessageReader, ReceiveError, SegmentData,
-    SegmentRef, SegmentRequest, classify,
+    Announcement, Extension, Incoming, MessageKind, PeerCommand, PeerMessageReader, RELAY_VERSION,
+    ReceiveError, SegmentData, SegmentRef, SegmentRequest, classify,
 };
 
 use crate::payload::Payload;
@@ -53,7 +53,7 @@ impl Default for PeerConfig {
             no_bytes_timeout: Duration::from_secs(2),
             max_strikes: 3,
             max_segment_bytes: 128 << 20,
-            send_high_water: 256 * 1024,
+            send_high_water: 64 * 1024,
         }
     }
 }
@@ -80,8 +80,11 @@ pub enum DownloadError {
 /// What the engine must act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerEvent<P> {
-    /// The peer replaced its announcement.
+    /// The peer replaced its announcement (or, for our peers, its list of
+    /// segments it relays).
     Announced,
+    /// The peer said it is a p2p-media-loader-rs peer.
+    Hello,
     /// The peer asks for a segment: answer with [`PeerConnection::serve`].
     UploadRequested {
         /// Segment external id.
@@ -91,10 +94,14 @@ pub enum PeerEvent<P> {
         /// Resume offset.
         byte_from: u64,
     },
-    /// Bytes of our current download arrived.
+    /// Bytes of our current download arrived, in order.
     Downloaded {
-        /// How many.
-        bytes: usize,
+        /// Segment external id.
+        segment_id: i64,
+        /// The bytes.
+        data: P,
+        /// The segment's full size (`b + s`).
+        total: u64,
     },
     /// Our download completed: the bytes from its `byte_from` to the end.
     DownloadCompleted {
@@ -149,13 +156,16 @@ struct Download<P> {
 }
 
 /// The upload in progress (JS peers send one request at a time; a new one
-/// pre-empts the old).
+/// pre-empts the old). A relayed upload starts before all its bytes are
+/// here: the engine adds them with [`PeerConnection::extend_upload`].
 #[derive(Debug)]
 struct Upload<P> {
     segment_id: i64,
     request_id: i64,
-    data: P,
-    sent: usize,
+    /// Bytes here and not yet queued, in order.
+    pending: VecDeque<P>,
+    /// Bytes of the response still to come from the engine.
+    missing: usize,
 }
 
 /// One connection's protocol state.
@@ -166,6 +176,10 @@ pub struct PeerConnection<P> {
     remote_loaded: HashSet<i64>,
     remote_http_loading: HashSet<i64>,
     highest_loaded: Option<i64>,
+    /// The peer said Hello: it speaks our extensions.
+    ours: bool,
+    /// Segments the peer (one of ours) relays while receiving them.
+    remote_relaying: HashSet<i64>,
     download: Option<Download<P>>,
     next_request_id: i64,
     strikes: u32,
@@ -193,6 +207,8 @@ impl<P: Payload> PeerConnection<P> {
             remote_loaded: HashSet::new(),
             remote_http_loading: HashSet::new(),
             highest_loaded: None,
+            ours: false,
+            remote_relaying: HashSet::new(),
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
             strikes: 0,
@@ -214,6 +230,49 @@ impl<P: Payload> PeerConnection<P> {
     /// The highest id the peer announced it stores.
     pub fn highest_loaded(&self) -> Option<i64> {
         self.highest_loaded
+    }
+
+    /// Whether the peer is a p2p-media-loader-rs peer (it said Hello).
+    pub fn is_ours(&self) -> bool {
+        self.ours
+    }
+
+    /// Whether the peer (one of ours) relays `segment_id` while receiving it.
+    pub fn relays(&self, segment_id: i64) -> bool {
+        self.ours && self.remote_relaying.contains(&segment_id)
+    }
+
+    /// The highest id the peer relays, if it is one of ours.
+    pub fn highest_relaying(&self) -> Option<i64> {
+        self.remote_relaying
+            .iter()
+            .copied()
+            .max()
+            .filter(|_| self.ours)
+    }
+
+    /// Tells the peer we are a p2p-media-loader-rs peer (JS peers ignore it).
+    pub fn hello(&mut self) {
+        let hello = Extension::Hello {
+            version: RELAY_VERSION,
+        };
+        self.send_command(&PeerCommand::Extension(hello.to_raw()));
+    }
+
+    /// Tells one of our peers which segments we relay; nothing for others.
+    pub fn announce_relaying(&mut self, ids: &[i64]) {
+        if self.ours {
+            let relaying = Extension::Relaying { ids: ids.to_vec() };
+            self.send_command(&PeerCommand::Extension(relaying.to_raw()));
+        }
+    }
+
+    /// The segment of a relayed upload that still waits for bytes.
+    pub fn relay_waiting(&self) -> Option<i64> {
+        self.upload
+            .as_ref()
+            .filter(|u| u.missing > 0)
+            .map(|u| u.segment_id)
     }
 
     /// Whether the peer announced it is fetching `segment_id` over HTTP.
@@ -302,25 +361,88 @@ impl<P: Payload> PeerConnection<P> {
         match data {
             Some(data) if from <= data.len() => {
                 let data = data.slice(from..data.len());
-                let header = SegmentData {
-                    segment_id,
-                    request_id,
-                    byte_length: data.len() as u64,
-                };
-                self.send_command(&PeerCommand::SegmentData(header));
-                self.upload = Some(Upload {
-                    segment_id,
-                    request_id,
-                    data,
-                    sent: 0,
-                });
-                self.pump_upload();
+                self.start_upload(segment_id, request_id, data.len(), vec![data]);
             }
-            _ => self.send_command(&PeerCommand::SegmentAbsent(SegmentRef {
-                segment_id,
-                request_id,
-            })),
+            _ => self.send_absent(segment_id, request_id),
         }
+    }
+
+    /// Answers an [`PeerEvent::UploadRequested`] from one of our peers for a
+    /// segment we are still receiving: `have` holds our bytes from
+    /// `byte_from` on, and `total` is the segment's full size. The rest
+    /// follows through [`Self::extend_upload`], or the upload ends with
+    /// [`Self::relay_failed`].
+    pub fn serve_relay(
+        &mut self,
+        segment_id: i64,
+        request_id: i64,
+        byte_from: u64,
+        total: u64,
+        have: Vec<P>,
+    ) {
+        let here: usize = have.iter().map(Payload::len).sum();
+        let length = usize::try_from(total.saturating_sub(byte_from)).unwrap_or(usize::MAX);
+        if !self.ours || byte_from > total || here > length {
+            self.send_absent(segment_id, request_id);
+            return;
+        }
+        self.start_upload(segment_id, request_id, length, have);
+    }
+
+    /// More bytes of the segment a relayed upload is waiting for; ignored
+    /// for other segments.
+    pub fn extend_upload(&mut self, segment_id: i64, data: P) {
+        let Some(u) = self.upload.as_mut() else {
+            return;
+        };
+        if u.segment_id != segment_id || u.missing == 0 {
+            return;
+        }
+        let data = if data.len() > u.missing {
+            data.slice(0..u.missing)
+        } else {
+            data
+        };
+        u.missing -= data.len();
+        u.pending.push_back(data);
+        self.pump_upload();
+    }
+
+    /// Our own download of a relayed segment failed: the requester gets
+    /// `SegmentAbsent` (it keeps the bytes it has and resumes elsewhere).
+    pub fn relay_failed(&mut self, segment_id: i64) {
+        let Some(u) = self.upload.as_ref() else {
+            return;
+        };
+        if u.segment_id == segment_id && u.missing > 0 {
+            let request_id = u.request_id;
+            self.upload = None;
+            self.send_absent(segment_id, request_id);
+        }
+    }
+
+    fn start_upload(&mut self, segment_id: i64, request_id: i64, length: usize, have: Vec<P>) {
+        let here: usize = have.iter().map(Payload::len).sum();
+        let header = SegmentData {
+            segment_id,
+            request_id,
+            byte_length: length as u64,
+        };
+        self.send_command(&PeerCommand::SegmentData(header));
+        self.upload = Some(Upload {
+            segment_id,
+            request_id,
+            pending: have.into_iter().filter(|p| p.len() > 0).collect(),
+            missing: length - here,
+        });
+        self.pump_upload();
+    }
+
+    fn send_absent(&mut self, segment_id: i64, request_id: i64) {
+        self.send_command(&PeerCommand::SegmentAbsent(SegmentRef {
+            segment_id,
+            request_id,
+        }));
     }
 
     /// The host's current `bufferedAmount`: on a buffered-amount-low event,
@@ -479,11 +601,27 @@ impl<P: Payload> PeerConnection<P> {
                     .is_some_and(|d| d.segment_id == r.segment_id && d.request_id == r.request_id);
                 if matches {
                     self.remote_loaded.remove(&r.segment_id);
-                    self.fail_download(DownloadError::Absent, false);
+                    self.remote_relaying.remove(&r.segment_id);
+                    // Only our relaying peers send it after data: what came
+                    // is valid, and kept for a resume.
+                    let keep = self.download.as_ref().is_some_and(|d| d.accepted);
+                    self.fail_download(DownloadError::Absent, keep);
                 }
             }
-            // Extensions of peers that are not ours: ignored, as JS does.
-            PeerCommand::Extension(_) => {}
+            PeerCommand::Extension(raw) => match Extension::from_raw(&raw) {
+                Some(Extension::Hello { version }) if version >= RELAY_VERSION && !self.ours => {
+                    self.ours = true;
+                    self.events.push_back(PeerEvent::Hello);
+                }
+                Some(Extension::Relaying { ids }) => {
+                    self.remote_relaying = ids.into_iter().collect();
+                    if self.ours {
+                        self.events.push_back(PeerEvent::Announced);
+                    }
+                }
+                // Other extensions, or a newer peer's: ignored, as JS does.
+                _ => {}
+            },
         }
     }
 
@@ -536,10 +674,12 @@ impl<P: Payload> PeerConnection<P> {
             return;
         }
         d.received += len;
-        d.chunks.push(chunk);
+        d.chunks.push(chunk.clone());
         d.deadline = now + timeout;
         self.events.push_back(PeerEvent::Downloaded {
-            bytes: usize::try_from(len).unwrap_or(usize::MAX),
+            segment_id: d.segment_id,
+            data: chunk,
+            total: d.total.unwrap_or(0),
         });
     }
 
@@ -574,28 +714,50 @@ impl<P: Payload> PeerConnection<P> {
             let Some(u) = self.upload.as_mut() else {
                 return;
             };
-            let total = u.data.len();
-            if u.sent >= total {
-                let done = SegmentRef {
-                    segment_id: u.segment_id,
-                    request_id: u.request_id,
-                };
-                self.upload = None;
-                self.send_command(&PeerCommand::SegmentDataSendingCompleted(done));
-                return;
-            }
-            let mut end = (u.sent + max).min(total);
-            let mut chunk = u.data.slice(u.sent..end);
-            // A chunk framed like a command would be taken for one: end it a byte earlier.
-            if end - u.sent > 8
-                && chunk
-                    .command_bytes()
+            let Some(front) = u.pending.pop_front() else {
+                if u.missing == 0 {
+                    let done = SegmentRef {
+                        segment_id: u.segment_id,
+                        request_id: u.request_id,
+                    };
+                    self.upload = None;
+                    self.send_command(&PeerCommand::SegmentDataSendingCompleted(done));
+                }
+                return; // done, or waiting for relayed bytes
+            };
+            let looks_like_command = |c: &P| {
+                c.command_bytes()
                     .is_some_and(|b| classify(b) == MessageKind::CommandPart)
-            {
-                end -= 1;
-                chunk = u.data.slice(u.sent..end);
+            };
+            let mut end = front.len().min(max);
+            let mut chunk = front.slice(0..end);
+            if looks_like_command(&chunk) {
+                if end > 8 {
+                    // Taken for a command part by the receiver: end it a byte earlier.
+                    end -= 1;
+                    chunk = front.slice(0..end);
+                    if end + 1 == front.len() {
+                        // The byte left over goes with what follows, if anything does.
+                        let tail = front.slice(end..front.len());
+                        match u.pending.pop_front() {
+                            Some(next) => u.pending.push_front(P::concat(&[tail, next])),
+                            None => u.pending.push_front(tail),
+                        }
+                    } else {
+                        u.pending.push_front(front.slice(end..front.len()));
+                    }
+                } else if let Some(next) = u.pending.pop_front() {
+                    // Too short to shorten: send it with what follows.
+                    u.pending.push_front(P::concat(&[chunk, next]));
+                    continue;
+                } else if u.missing > 0 {
+                    // Wait for more relayed bytes to send it with.
+                    u.pending.push_front(chunk);
+                    return;
+                }
+            } else if end < front.len() {
+                u.pending.push_front(front.slice(end..front.len()));
             }
-            u.sent = end;
             let bytes = chunk.len();
             self.transmit.push_back(chunk);
             self.events.push_back(PeerEvent::Uploaded { bytes });

@@ -237,10 +237,21 @@ fn a_connected_peer_gets_our_announcement_and_is_served_like_a_js_peer() {
             }
         }
     }
-    // Chunks beyond the first 256 KiB wait for the channel to drain.
-    h.input(Input::ChannelBuffered { conn, amount: 0 });
-    for o in h.take() {
-        if let Output::Send { data, .. } = o {
+    // Chunks beyond the high-water mark wait for the channel to drain.
+    for _ in 0..100 {
+        h.input(Input::ChannelBuffered { conn, amount: 0 });
+        let sends: Vec<VirtualPayload> = h
+            .take()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send { data, .. } => Some(data),
+                _ => None,
+            })
+            .collect();
+        if sends.is_empty() {
+            break;
+        }
+        for data in sends {
             match command(&data) {
                 Some(cmd) => cmds.push(cmd),
                 None => got.push(data),

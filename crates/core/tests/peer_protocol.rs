@@ -64,7 +64,12 @@ const T0: Instant = Instant::ZERO;
 fn our_uploader_writes_what_the_js_uploader_wrote() {
     let js_b = wire_hex("full download", "B");
     let js_a = wire_hex("full download", "A");
-    let mut b: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 0);
+    // JS writes every chunk at once; so do we with a high-water mark above the segment.
+    let config = PeerConfig {
+        send_high_water: 1 << 20,
+        ..PeerConfig::default()
+    };
+    let mut b: PeerConnection<Bytes> = PeerConnection::new(config, 0);
     b.announce(Announcement {
         loaded: vec![40, 41, 42],
         http_loading: vec![43],
@@ -531,4 +536,125 @@ fn a_pair_exchanges_segments_end_to_end() {
         }
     }
     assert_eq!(completed, (0..20).collect::<Vec<_>>());
+}
+
+/// Two of our peers after exchanging Hello: `a` downloads, `b` uploads.
+fn our_pair() -> (PeerConnection<Bytes>, PeerConnection<Bytes>) {
+    let mut a: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 0);
+    let mut b: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 500);
+    a.hello();
+    b.hello();
+    for m in drain(&mut a) {
+        b.handle_message(T0, m);
+    }
+    for m in drain(&mut b) {
+        a.handle_message(T0, m);
+    }
+    assert_eq!(events(&mut a), [PeerEvent::Hello]);
+    assert_eq!(events(&mut b), [PeerEvent::Hello]);
+    assert!(a.is_ours() && b.is_ours());
+    (a, b)
+}
+
+fn deliver(from: &mut PeerConnection<Bytes>, to: &mut PeerConnection<Bytes>) {
+    for m in drain(from) {
+        to.handle_message(T0, m);
+    }
+    // The channel sent everything: report it drained.
+    from.handle_buffered_amount(0);
+}
+
+#[test]
+fn a_segment_is_relayed_while_it_arrives() {
+    let (mut a, mut b) = our_pair();
+    b.announce_relaying(&[9]);
+    deliver(&mut b, &mut a);
+    assert!(a.relays(9));
+    assert_eq!(a.highest_relaying(), Some(9));
+    let _ = events(&mut a);
+    assert!(a.request(T0, 9, 0, None));
+    deliver(&mut a, &mut b);
+    let Some(PeerEvent::UploadRequested { request_id, .. }) = events(&mut b).pop() else {
+        panic!("no request");
+    };
+    // `b` holds 100 000 of 300 000 bytes so far.
+    let data = pattern(300_000);
+    b.serve_relay(9, request_id, 0, 300_000, vec![data.slice(0..100_000)]);
+    assert_eq!(b.relay_waiting(), Some(9));
+    let mut got = Vec::new();
+    let mut pump = |a: &mut PeerConnection<Bytes>, b: &mut PeerConnection<Bytes>| {
+        for _ in 0..20 {
+            deliver(b, a);
+        }
+        for e in events(a) {
+            match e {
+                PeerEvent::Downloaded { data, total, .. } => {
+                    assert_eq!(total, 300_000);
+                    got.push(data);
+                }
+                PeerEvent::DownloadCompleted { data, .. } => return Some(data),
+                _ => {}
+            }
+        }
+        None
+    };
+    assert_eq!(
+        pump(&mut a, &mut b),
+        None,
+        "not complete before all bytes came"
+    );
+    b.extend_upload(9, data.slice(100_000..250_000));
+    b.extend_upload(7, pattern(10)); // another segment: ignored
+    assert_eq!(pump(&mut a, &mut b), None);
+    b.extend_upload(9, data.slice(250_000..300_000));
+    assert_eq!(b.relay_waiting(), None);
+    let whole = pump(&mut a, &mut b).expect("completed");
+    assert_eq!(whole, data);
+    assert_eq!(got.concat(), data);
+}
+
+#[test]
+fn a_failed_relay_ends_with_absent_and_the_bytes_so_far_stay_valid() {
+    let (mut a, mut b) = our_pair();
+    assert!(a.request(T0, 3, 0, None));
+    deliver(&mut a, &mut b);
+    let Some(PeerEvent::UploadRequested { request_id, .. }) = events(&mut b).pop() else {
+        panic!("no request");
+    };
+    b.serve_relay(3, request_id, 0, 1000, vec![pattern(400)]);
+    b.relay_failed(3);
+    assert_eq!(b.relay_waiting(), None);
+    deliver(&mut b, &mut a);
+    let ev = events(&mut a);
+    assert!(
+        ev.iter().any(|e| matches!(e, PeerEvent::DownloadFailed {
+            error: DownloadError::Absent,
+            partial: Some(p),
+            ..
+        } if p.len() == 400)),
+        "{ev:?}"
+    );
+    assert!(!a.is_downloading());
+}
+
+#[test]
+fn relaying_is_only_for_peers_that_said_hello() {
+    let mut js: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 0);
+    // Not ours: no Relaying is sent, and a relay request is answered Absent.
+    js.announce_relaying(&[1, 2]);
+    assert!(drain(&mut js).is_empty());
+    js.serve_relay(1, 5, 0, 100, vec![pattern(10)]);
+    let out = drain(&mut js);
+    assert!(matches!(cmd(&out[0]), PeerCommand::SegmentAbsent(_)));
+    // A Relaying list from a peer that did not say Hello counts for nothing.
+    let (mut a, mut b) = (
+        PeerConnection::<Bytes>::new(PeerConfig::default(), 0),
+        PeerConnection::<Bytes>::new(PeerConfig::default(), 0),
+    );
+    a.hello();
+    deliver(&mut a, &mut b); // b knows a is ours; a does not know b
+    b.announce_relaying(&[4]);
+    deliver(&mut b, &mut a);
+    assert!(!a.relays(4));
+    assert_eq!(a.highest_relaying(), None);
 }

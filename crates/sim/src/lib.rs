@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub seeding: Seeding,
     /// Print this viewer's engine inputs and outputs to stderr.
     pub trace_peer: Option<usize>,
+    /// Print what every viewer does with this segment to stderr.
+    pub trace_segment: Option<i64>,
 }
 
 impl Default for RunOptions {
@@ -42,6 +44,7 @@ impl Default for RunOptions {
             p2p: true,
             seeding: Seeding::Coordinated,
             trace_peer: None,
+            trace_segment: None,
         }
     }
 }
@@ -59,6 +62,7 @@ pub fn run_with_progress(
 ) -> Report {
     let mut world = world::World::new(scenario.clone(), options.p2p, options.seeding, options.seed);
     world.trace = options.trace_peer;
+    world.trace_segment = options.trace_segment;
     world.run(progress);
     Report::build(
         scenario,

@@ -82,6 +82,22 @@ pub struct Scenario {
     pub vanish_keep: usize,
     /// Maximum open connections per peer (engine's cap).
     pub max_peers: usize,
+    /// Engine settings to try instead of the defaults.
+    pub engine: EngineOverrides,
+}
+
+/// Engine settings a scenario may override, to compare designs side by side.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineOverrides {
+    /// `CommonConfig::max_concurrent_uploads`.
+    pub upload_slots: Option<usize>,
+    /// `CommonConfig::peers_per_seeder`.
+    pub peers_per_seeder: Option<usize>,
+    /// `CommonConfig::http_safety_margin`, in seconds.
+    pub http_safety_margin: Option<f64>,
+    /// `CommonConfig::relay`.
+    pub relay: Option<bool>,
 }
 
 impl Default for Scenario {
@@ -111,6 +127,7 @@ impl Default for Scenario {
             vanish_at_secs: 0.0,
             vanish_keep: 1,
             max_peers: 24,
+            engine: EngineOverrides::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! seed replays exactly.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use p2pml_core::config::Seeding;
@@ -39,7 +39,8 @@ enum Ev {
     Tick(usize, u64),
     Join(usize),
     Leave(usize, u64),
-    UplinkDone(usize, u64, ConnId, usize),
+    /// A viewer's uplink finished sending a message on a connection.
+    UplinkDone(usize, u64, ConnId, VirtualPayload),
     /// Bytes reach a viewer's downlink; they are delivered once it has
     /// carried them (FIFO in arrival order).
     Arrive(usize, u64, Input<VirtualPayload>, usize),
@@ -72,7 +73,11 @@ impl Ord for Scheduled {
 
 struct LinkEnd {
     remote: (usize, ConnId),
+    /// Bytes handed to this connection and not yet on the wire (its
+    /// `bufferedAmount`).
     pending_up: usize,
+    /// Messages waiting for the uplink, in order.
+    queue: VecDeque<VirtualPayload>,
 }
 
 struct Peer {
@@ -81,7 +86,10 @@ struct Peer {
     up_bps: f64,
     down_bps: f64,
     latency: Duration,
-    up_free: Instant,
+    /// The uplink is sending a message.
+    up_busy: bool,
+    /// The connection the uplink served last (round robin).
+    up_cursor: ConnId,
     down_free: Instant,
     wake_at: Option<Instant>,
     player: Player,
@@ -111,6 +119,7 @@ pub(crate) struct World {
     finished: Vec<PeerStats>,
     seeding: Seeding,
     pub(crate) trace: Option<usize>,
+    pub(crate) trace_segment: Option<i64>,
     /// Reused for each engine's outputs.
     scratch: Vec<Output<VirtualPayload>>,
 }
@@ -137,6 +146,7 @@ impl World {
             finished: Vec::new(),
             seeding,
             trace: None,
+            trace_segment: None,
             scratch: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(0),
             sc,
@@ -159,7 +169,8 @@ impl World {
                 #[expect(clippy::cast_precision_loss, reason = "rates")]
                 down_bps: world.sc.downlink_kbps as f64 * 1000.0,
                 latency,
-                up_free: Instant::ZERO,
+                up_busy: false,
+                up_cursor: 0,
                 down_free: Instant::ZERO,
                 wake_at: None,
                 player: Player::new(
@@ -275,7 +286,7 @@ impl World {
             }
             Ev::Input(i, s, input) if self.alive(i, s) => {
                 let now = self.now;
-                if self.trace == Some(i) {
+                if self.trace == Some(i) || self.segment_traced(&input) {
                     self.trace_line(i, &format!("in  {}", describe_input(&input)));
                 }
                 if let Some(e) = self.peers.get_mut(i).and_then(|p| p.engine.as_mut()) {
@@ -311,15 +322,25 @@ impl World {
                 p.down_free = at;
                 self.push(at, Ev::Input(i, s, input));
             }
-            Ev::UplinkDone(i, s, conn, len) if self.alive(i, s) => {
+            Ev::UplinkDone(i, s, conn, data) if self.alive(i, s) => {
+                if let Some(p) = self.peers.get_mut(i) {
+                    p.up_busy = false;
+                }
+                let len = data.len();
                 if let Some(link) = self.links.get_mut(&(i, conn)) {
                     let before = link.pending_up;
                     link.pending_up = link.pending_up.saturating_sub(len);
-                    if before >= LOW_WATER && link.pending_up < LOW_WATER {
-                        let amount = link.pending_up;
+                    let (remote, amount) = (link.remote, link.pending_up);
+                    let (j, their) = remote;
+                    let lat = self.latency(i, j);
+                    let their_session = self.peers.get(j).map_or(0, |p| p.session);
+                    let message = Input::ChannelMessage { conn: their, data };
+                    self.push(self.now + lat, Ev::Arrive(j, their_session, message, len));
+                    if before >= LOW_WATER && amount < LOW_WATER {
                         self.input(self.now, i, Input::ChannelBuffered { conn, amount });
                     }
                 }
+                self.start_uplink(i);
             }
             Ev::ToTracker(from, text) => {
                 if !self.alive(from.0, from.1) {
@@ -367,6 +388,12 @@ impl World {
             self.seed ^ ((i as u64) << 20) ^ self.peers.get(i).map_or(0, |p| p.session + 1);
         config.common.max_peers_per_swarm = self.sc.max_peers;
         config.common.seeding = self.seeding;
+        let o = &self.sc.engine;
+        let c = &mut config.common;
+        c.max_concurrent_uploads = o.upload_slots.unwrap_or(c.max_concurrent_uploads);
+        c.peers_per_seeder = o.peers_per_seeder.unwrap_or(c.peers_per_seeder);
+        c.http_safety_margin = o.http_safety_margin.unwrap_or(c.http_safety_margin);
+        c.relay = o.relay.unwrap_or(c.relay);
         config.main.p2p_disabled = !self.p2p;
         let Some(p) = self.peers.get_mut(i) else {
             return;
@@ -377,7 +404,7 @@ impl World {
         if self.sc.mode == Mode::Vod {
             p.player.last_segment = Some(last);
         }
-        p.up_free = now;
+        p.up_busy = false;
         p.down_free = now;
         p.wake_at = None;
         p.known_first = first;
@@ -571,7 +598,7 @@ impl World {
 
     fn output(&mut self, i: usize, session: u64, o: Output<VirtualPayload>) {
         let now = self.now;
-        if self.trace == Some(i) {
+        if self.trace == Some(i) || self.segment_traced_out(&o) {
             self.trace_line(i, &format!("out {}", describe_output(&o)));
         }
         match o {
@@ -604,6 +631,7 @@ impl World {
                         LinkEnd {
                             remote: (j, their),
                             pending_up: 0,
+                            queue: VecDeque::new(),
                         },
                     );
                 }
@@ -629,6 +657,7 @@ impl World {
                         LinkEnd {
                             remote: (j, their),
                             pending_up: 0,
+                            queue: VecDeque::new(),
                         },
                     );
                     // ICE and DTLS: about two round trips.
@@ -800,36 +829,52 @@ impl World {
         self.push(src, Ev::Arrive(i, session, Input::HttpEnd { fetch }, 0));
     }
 
+    /// Queues a message on a connection. The uplink serves connections
+    /// round robin, a message at a time, as congestion-controlled
+    /// associations share a bottleneck: a command to one peer waits for at
+    /// most one message, not for everything buffered for the others.
     fn send(&mut self, i: usize, conn: ConnId, data: VirtualPayload) {
-        let now = self.now;
-        let Some(remote) = self.links.get(&(i, conn)).map(|l| l.remote) else {
+        let Some(link) = self.links.get_mut(&(i, conn)) else {
             return;
         };
-        let (j, their) = remote;
-        let len = data.len();
-        #[expect(clippy::cast_precision_loss, reason = "rates")]
-        let wire = len as f64 * 8.0;
-        let latency = self.latency(i, j);
-        let Some(a) = self.peers.get_mut(i) else {
+        link.pending_up += data.len();
+        link.queue.push_back(data);
+        self.start_uplink(i);
+    }
+
+    /// Puts the next message on the wire if the uplink is idle.
+    fn start_uplink(&mut self, i: usize) {
+        let Some(p) = self.peers.get(i) else {
             return;
         };
-        let depart = now.max(a.up_free) + secs(wire / a.up_bps);
-        a.up_free = depart;
-        let session = a.session;
-        if let Some(link) = self.links.get_mut(&(i, conn)) {
-            link.pending_up += len;
+        if p.up_busy {
+            return;
         }
-        self.push(depart, Ev::UplinkDone(i, session, conn, len));
-        let their_session = self.peers.get(j).map_or(0, |p| p.session);
-        self.push(
-            depart + latency,
-            Ev::Arrive(
-                j,
-                their_session,
-                Input::ChannelMessage { conn: their, data },
-                len,
-            ),
-        );
+        let (cursor, session, up_bps) = (p.up_cursor, p.session, p.up_bps);
+        let next = self
+            .links
+            .range((i, cursor + 1)..(i + 1, 0))
+            .chain(self.links.range((i, 0)..=(i, cursor)))
+            .find(|(_, l)| !l.queue.is_empty())
+            .map(|(k, _)| k.1);
+        let Some(conn) = next else {
+            return;
+        };
+        let Some(data) = self
+            .links
+            .get_mut(&(i, conn))
+            .and_then(|l| l.queue.pop_front())
+        else {
+            return;
+        };
+        #[expect(clippy::cast_precision_loss, reason = "rates")]
+        let wire = data.len() as f64 * 8.0;
+        if let Some(p) = self.peers.get_mut(i) {
+            p.up_busy = true;
+            p.up_cursor = conn;
+        }
+        let done = self.now + secs(wire / up_bps);
+        self.push(done, Ev::UplinkDone(i, session, conn, data));
     }
 
     /// Statistics of every session, finished or not.
@@ -846,9 +891,37 @@ impl World {
 impl World {
     #[expect(clippy::print_stderr, reason = "the trace is for people")]
     fn trace_line(&self, i: usize, line: &str) {
-        if self.trace == Some(i) {
-            let pos = self.peers.get(i).map_or(0.0, |p| p.player.position);
-            eprintln!("{:>9.3} pos {:>7.2} {line}", self.now.as_secs_f64(), pos);
+        let pos = self.peers.get(i).map_or(0.0, |p| p.player.position);
+        eprintln!(
+            "{:>9.3} #{i:<4} pos {:>7.2} {line}",
+            self.now.as_secs_f64(),
+            pos
+        );
+    }
+
+    fn segment_traced(&self, input: &Input<VirtualPayload>) -> bool {
+        let Some(n) = self.trace_segment else {
+            return false;
+        };
+        match input {
+            Input::UpdateStream { add, .. } => add.iter().any(|s| s.id == n),
+            Input::LoadSegment { segment, .. } => *segment == n,
+            _ => false,
+        }
+    }
+
+    fn segment_traced_out(&self, o: &Output<VirtualPayload>) -> bool {
+        let Some(n) = self.trace_segment else {
+            return false;
+        };
+        match o {
+            Output::Event(
+                Event::SegmentStart { segment, .. }
+                | Event::SegmentLoaded { segment, .. }
+                | Event::SegmentError { segment, .. }
+                | Event::SegmentAbort { segment, .. },
+            ) => *segment == n,
+            _ => false,
         }
     }
 }

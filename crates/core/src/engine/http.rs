@@ -101,6 +101,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Attempt::Http { ranged, .. } = d.attempt else {
             return;
         };
+        let held = d.received;
         let verdict = match status {
             206 if ranged => Ok(()),
             200 if ranged && byte_range_segment => Err(format!(
@@ -120,9 +121,17 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             }
             _ => Err(format!("http-error: status {status}")),
         };
+        let reset = d.received < held;
+        if reset {
+            self.relays_lost(stream, id);
+        }
+        let Some(d) = self.download_mut(t, stream, id) else {
+            return;
+        };
         if let (Ok(()), Some(len), Some(total)) = (&verdict, content_length, d.total) {
             if d.received + len != total {
                 d.reset_bytes();
+                self.relays_lost(stream, id);
                 self.http_fail(
                     now,
                     t,
@@ -166,6 +175,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
         if d.total.is_some_and(|total| d.received + len > total) {
             d.reset_bytes();
+            self.relays_lost(stream, id);
             self.http_fail(
                 now,
                 t,
@@ -177,7 +187,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         }
         d.http_bytes += len;
-        d.append(data);
+        let first = d.received == 0;
+        d.append(data.clone());
+        if first {
+            self.relay_dirty.insert(stream);
+        }
+        self.relay_chunk(stream, id, &data);
         self.bw_all.add_bytes(now, len);
         self.bw_http.add_bytes(now, len);
         self.emit(Event::ChunkDownloaded {

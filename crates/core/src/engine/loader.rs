@@ -67,6 +67,9 @@ pub(super) struct Download<P> {
     pub(super) http_bytes: u64,
     pub(super) total: Option<u64>,
     pub(super) attempt: Attempt,
+    /// Bytes held when the current attempt started (a P2P attempt that
+    /// fails without valid bytes rolls back to here).
+    pub(super) attempt_from: u64,
     pub(super) http_failures: u32,
     pub(super) last_failure: Option<Instant>,
     pub(super) p2p_not_before: Option<Instant>,
@@ -84,6 +87,7 @@ impl<P: Payload> Download<P> {
             http_bytes: 0,
             total: None,
             attempt: Attempt::Idle,
+            attempt_from: 0,
             http_failures: 0,
             last_failure: None,
             p2p_not_before: None,
@@ -103,6 +107,42 @@ impl<P: Payload> Download<P> {
         self.received = 0;
         self.http_bytes = 0;
     }
+
+    /// Drops bytes past `len` (chunks were appended at attempt boundaries,
+    /// so `len` is one).
+    fn truncate(&mut self, len: u64) {
+        while self.received > len {
+            let Some(last) = self.chunks.pop() else {
+                break;
+            };
+            self.received -= last.len() as u64;
+        }
+    }
+
+    /// The bytes held from offset `from` on, as slices of the chunks.
+    pub(super) fn bytes_from(&self, from: u64) -> Vec<P> {
+        let mut at = 0u64;
+        let mut out = Vec::new();
+        for c in &self.chunks {
+            let len = c.len() as u64;
+            if at + len > from {
+                let skip = usize::try_from(from.saturating_sub(at)).unwrap_or(usize::MAX);
+                out.push(if skip > 0 {
+                    c.slice(skip..c.len())
+                } else {
+                    c.clone()
+                });
+            }
+            at += len;
+        }
+        out
+    }
+
+    /// Whether bytes are flowing in with a known total, so that our peers
+    /// can be served while they arrive.
+    pub(super) fn relayable(&self) -> bool {
+        self.attempt != Attempt::Idle && self.total.is_some() && self.received > 0
+    }
 }
 
 /// Downloads of one stream type.
@@ -119,7 +159,7 @@ pub(crate) struct Loader<P> {
     pub(super) ttfb: Option<f64>,
 }
 
-impl<P> Loader<P> {
+impl<P: Payload> Loader<P> {
     pub(crate) fn new(now: Instant) -> Self {
         Self {
             active: None,
@@ -130,6 +170,16 @@ impl<P> Loader<P> {
             mean_size: None,
             ttfb: None,
         }
+    }
+
+    /// Ids we can relay in `stream` (the list of our `Relaying` extension).
+    pub(crate) fn relaying(&self, stream: StreamId) -> Vec<i64> {
+        self.downloads
+            .iter()
+            .filter(|((s, _), d)| *s == stream && d.relayable())
+            .map(|((_, id), _)| *id)
+            .take(p2pml_proto::command::MAX_RELAYING_IDS)
+            .collect()
     }
 
     /// Ids being fetched over HTTP in `stream` (the `p` of announcements).
@@ -337,7 +387,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 let d = stream.average_duration().max(0.1);
                 let newest = sw
                     .open_peers()
-                    .filter_map(|(_, p)| p.highest_loaded())
+                    .filter_map(|(_, p)| p.highest_loaded().max(p.highest_relaying()))
                     .max()
                     .unwrap_or(last.id);
                 for id in last.id + 1..=newest.min(last.id + 2) {
@@ -466,21 +516,32 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 Plan::Wait
             };
         };
-        let holders: Vec<(ConnId, f64)> = sw
-            .open_peers()
-            .filter(|(_, p)| p.has(seg.id) && !p.is_downloading())
-            .map(|(id, _)| {
-                (
-                    id,
-                    sw.conns
-                        .get(&id)
-                        .map_or(0.0, |c| c.bandwidth.loading_only(Duration::from_secs(15))),
-                )
-            })
-            .collect();
-        let someone_has = sw
-            .open_peers()
-            .any(|(_, p)| p.has(seg.id) || p.is_http_loading(seg.id));
+        let holders_where = |f: &dyn Fn(&crate::peer::PeerConnection<P>) -> bool| {
+            sw.open_peers()
+                .filter(|(_, p)| f(p) && !p.is_downloading())
+                .map(|(id, _)| {
+                    (
+                        id,
+                        sw.conns
+                            .get(&id)
+                            .map_or(0.0, |c| c.bandwidth.loading_only(Duration::from_secs(15))),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let relay = self.config.common.relay;
+        let mut holders = holders_where(&|p| p.has(seg.id));
+        if holders.is_empty() && relay {
+            // Nobody stores it yet: stream it from one of ours that is receiving it.
+            holders = holders_where(&|p| p.relays(seg.id));
+        }
+        // Random seeding waits for anyone fetching it; the seeders that
+        // rendezvous designates fetch it together, so it spreads from several.
+        let coordinated = self.config.common.seeding == Seeding::Coordinated;
+        let someone_has = sw.open_peers().any(|(_, p)| {
+            p.has(seg.id)
+                || !coordinated && (p.is_http_loading(seg.id) || p.relays(seg.id) && relay)
+        });
         let peers = sw.open_count();
 
         if urgent {
@@ -629,7 +690,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 });
             }
             Attempt::P2p { conn } => {
-                // The peer's bytes come back through a DownloadFailed event.
+                // The bytes so far are already ours (see `p2p_bytes`).
                 if let Some(c) = self.conn_mut(stream, conn) {
                     if let ConnState::Open(peer) = &mut c.state {
                         peer.abort_download();
@@ -640,9 +701,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     segment,
                     source: Source::P2p,
                 });
-                // Collect the peer's bytes now, so that the next attempt
-                // resumes after them (an HTTP range computed before they
-                // arrive would fetch them twice and join them wrongly).
                 self.pump_conn(now, stream, conn);
             }
         }
@@ -672,6 +730,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if started {
             if let Some(d) = self.download_mut(t, stream, seg.id) {
                 d.attempt = Attempt::P2p { conn };
+                d.attempt_from = d.received;
             }
             if let Some(c) = self.conn_mut(stream, conn) {
                 c.bandwidth.start_loading(now);
@@ -687,6 +746,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     pub(super) fn finish_attempt(&mut self, now: Instant, stream: StreamId, source: Source) {
+        self.relay_dirty.insert(stream);
         self.bw_all.stop_loading(now);
         if source == Source::Http {
             self.bw_http.stop_loading(now);
@@ -737,10 +797,44 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if d.attempt != (Attempt::P2p { conn }) {
             return;
         }
+        // Its bytes came chunk by chunk (see `p2p_bytes`).
         d.attempt = Attempt::Idle;
-        d.append(data);
+        if d.received - d.attempt_from != data.len() as u64 {
+            // Cannot happen with our peer machine; never store a bad join.
+            d.truncate(d.attempt_from);
+            self.relays_lost(stream, segment);
+            return;
+        }
         d.total = Some(d.received);
         self.complete(t, stream, segment);
+    }
+
+    /// Bytes of a P2P download arrived: keep them (so they can be relayed
+    /// and survive a switch to HTTP) and pass them on to relays.
+    pub(crate) fn p2p_bytes(
+        &mut self,
+        stream: StreamId,
+        conn: ConnId,
+        segment: i64,
+        data: P,
+        total: u64,
+    ) {
+        let Some(t) = self.conn_type(stream) else {
+            return;
+        };
+        let Some(d) = self.download_mut(t, stream, segment) else {
+            return;
+        };
+        if d.attempt != (Attempt::P2p { conn }) {
+            return;
+        }
+        let first = d.received == 0;
+        d.total.get_or_insert(total);
+        d.append(data.clone());
+        if first {
+            self.relay_dirty.insert(stream);
+        }
+        self.relay_chunk(stream, segment, &data);
     }
 
     pub(crate) fn p2p_failed(
@@ -760,14 +854,21 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let ours = d.attempt == (Attempt::P2p { conn });
-        if ours || error == DownloadError::Aborted {
-            if let Some(p) = partial {
-                d.append(p);
-            }
-        }
         if ours {
+            // Bytes already came chunk by chunk; without valid ones, roll back.
+            let valid = partial.map_or(0, |p| p.len() as u64);
             d.attempt = Attempt::Idle;
-            d.p2p_not_before = Some(now + P2P_RETRY_DELAY);
+            if d.received - d.attempt_from != valid {
+                d.truncate(d.attempt_from);
+                self.relays_lost(stream, segment);
+            }
+            let Some(d) = self.download_mut(t, stream, segment) else {
+                return;
+            };
+            // A refusal costs only a round trip, and the refuser is no longer
+            // listed as a holder: ask another at once. After a timeout or a
+            // broken response, pause.
+            d.p2p_not_before = (error != DownloadError::Absent).then(|| now + P2P_RETRY_DELAY);
             if error != DownloadError::Aborted {
                 self.emit(Event::SegmentError {
                     stream_type: t,
@@ -785,6 +886,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some(d) = self.loaders.get_mut(t).downloads.remove(&(stream, id)) else {
             return;
         };
+        self.relay_dirty.insert(stream);
         let data = P::concat(&d.chunks);
         let size = data.len() as u64;
         if d.total.is_some_and(|total| total != size) || size != d.received {

@@ -117,6 +117,8 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     active_bitrate: f64,
     next_id: u64,
     dirty: BTreeSet<StreamId>,
+    /// Swarms whose set of relayable downloads may have changed.
+    relay_dirty: BTreeSet<StreamId>,
     /// When the scheduler wants to look again (a waiting segment turns urgent).
     next_check: Option<Instant>,
     /// Something changed that can change a scheduling decision.
@@ -173,6 +175,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             active_bitrate: 0.0,
             next_id: 1,
             dirty: BTreeSet::new(),
+            relay_dirty: BTreeSet::new(),
             next_check: None,
             reschedule: true,
             scheduled_at_position: f64::NEG_INFINITY,

@@ -8,6 +8,7 @@ use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::TrackerMessage;
 
 use super::io::{Event, Output, Source, TrackerId};
+use super::loader::Attempt;
 use super::{Engine, TYPES};
 use crate::bandwidth::BandwidthCalculator;
 use crate::payload::Payload;
@@ -591,9 +592,15 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             });
         }
         let announcement = self.announcement(stream);
-        if let Some(a) = announcement {
-            self.with_conn(now, conn, |p, _| p.announce(a));
-        }
+        let relay = self.config.common.relay;
+        self.with_conn(now, conn, |p, _| {
+            if let Some(a) = announcement {
+                p.announce(a);
+            }
+            if relay {
+                p.hello();
+            }
+        });
     }
 
     pub(crate) fn channel_closed(&mut self, now: Instant, conn: ConnId) {
@@ -677,20 +684,54 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     .map(|sw| sw.open_peers().filter(|(_, p)| p.is_uploading()).count())
                     .sum();
                 let full = uploading >= self.config.common.max_concurrent_uploads;
-                let data = self.swarms.get(&stream).and_then(|sw| {
-                    let disabled = self.stream_config(sw.stream_type).p2p_upload_disabled;
-                    (!disabled && !full)
-                        .then(|| self.storage.get(&sw.key, segment_id))
-                        .flatten()
-                });
+                let Some(sw) = self.swarms.get(&stream) else {
+                    return;
+                };
+                let t = sw.stream_type;
+                let allowed = !full && !self.stream_config(t).p2p_upload_disabled;
+                let data = allowed
+                    .then(|| self.storage.get(&sw.key, segment_id))
+                    .flatten();
+                // Not stored yet: one of ours may stream it while it arrives.
+                let ours = self.config.common.relay
+                    && sw.open_peers().any(|(id, p)| id == conn && p.is_ours());
+                let relay = (allowed && data.is_none() && ours)
+                    .then(|| self.loaders.get(t).downloads.get(&(stream, segment_id)))
+                    .flatten()
+                    .filter(|d| {
+                        d.relayable()
+                            && d.attempt != (Attempt::P2p { conn })
+                            && byte_from <= d.received
+                    })
+                    .and_then(|d| Some((d.total?, d.bytes_from(byte_from))));
                 if let Some(c) = self.conn_mut(stream, conn) {
                     if let ConnState::Open(peer) = &mut c.state {
-                        peer.serve(segment_id, request_id, byte_from, data);
+                        match relay {
+                            Some((total, have)) => {
+                                peer.serve_relay(segment_id, request_id, byte_from, total, have);
+                            }
+                            None => peer.serve(segment_id, request_id, byte_from, data),
+                        }
                     }
                 }
             }
-            PeerEvent::Downloaded { bytes } => {
-                let bytes = bytes as u64;
+            PeerEvent::Hello if !self.config.common.relay => {}
+            PeerEvent::Hello => {
+                self.reschedule = true;
+                let ids = self.relaying_ids(stream);
+                if let Some(c) = self.conn_mut(stream, conn) {
+                    if let ConnState::Open(peer) = &mut c.state {
+                        peer.announce_relaying(&ids);
+                    }
+                }
+            }
+            PeerEvent::Downloaded {
+                segment_id,
+                data,
+                total,
+            } => {
+                let bytes = data.len() as u64;
+                self.p2p_bytes(stream, conn, segment_id, data, total);
                 if let Some(c) = self.conn_mut(stream, conn) {
                     c.bandwidth.add_bytes(now, bytes);
                 }
@@ -740,6 +781,56 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         })
     }
 
+    /// Segments of `stream` we can stream to our peers while they arrive.
+    fn relaying_ids(&self, stream: StreamId) -> Vec<i64> {
+        self.swarms
+            .get(&stream)
+            .map(|sw| self.loaders.get(sw.stream_type).relaying(stream))
+            .unwrap_or_default()
+    }
+
+    /// Passes bytes of segment `id` on to the relayed uploads waiting for them.
+    pub(crate) fn relay_chunk(&mut self, stream: StreamId, id: i64, data: &P) {
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        for c in sw.conns.values_mut() {
+            if let ConnState::Open(peer) = &mut c.state {
+                if peer.relay_waiting() == Some(id) {
+                    peer.extend_upload(id, data.clone());
+                }
+            }
+        }
+    }
+
+    /// Ends relayed uploads of `stream` whose source download stopped (or
+    /// lost its bytes); the requesters resume elsewhere.
+    fn sweep_relays(&mut self, stream: StreamId, force: Option<i64>) {
+        let Some(sw) = self.swarms.get_mut(&stream) else {
+            return;
+        };
+        let loader = self.loaders.get(sw.stream_type);
+        for c in sw.conns.values_mut() {
+            if let ConnState::Open(peer) = &mut c.state {
+                if let Some(id) = peer.relay_waiting() {
+                    let alive = loader
+                        .downloads
+                        .get(&(stream, id))
+                        .is_some_and(|d| d.attempt != Attempt::Idle);
+                    if !alive || force == Some(id) {
+                        peer.relay_failed(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bytes of `(stream, id)` were dropped: relays of it cannot go on.
+    pub(crate) fn relays_lost(&mut self, stream: StreamId, id: i64) {
+        self.sweep_relays(stream, Some(id));
+        self.relay_dirty.insert(stream);
+    }
+
     /// Marks the swarms of `keys` for a fresh announcement.
     pub(crate) fn mark_dirty(&mut self, keys: &[StreamKey]) {
         let ids: Vec<StreamId> = self
@@ -754,6 +845,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     /// Sends one coalesced announcement to every open peer of each changed swarm.
     pub(crate) fn flush_announcements(&mut self, now: Instant) {
         let dirty: Vec<StreamId> = std::mem::take(&mut self.dirty).into_iter().collect();
+        let relay_dirty: Vec<StreamId> =
+            std::mem::take(&mut self.relay_dirty).into_iter().collect();
         for stream in dirty {
             let Some(a) = self.announcement(stream) else {
                 continue;
@@ -772,6 +865,23 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 .unwrap_or_default();
             for conn in conns {
                 self.with_conn(now, conn, |p, _| p.send_encoded(&parts));
+            }
+        }
+        for stream in relay_dirty {
+            self.sweep_relays(stream, None);
+            let ids = self.relaying_ids(stream);
+            let conns: Vec<ConnId> = self
+                .swarms
+                .get(&stream)
+                .map(|sw| {
+                    sw.open_peers()
+                        .filter(|(_, p)| p.is_ours())
+                        .map(|(id, _)| id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for conn in conns {
+                self.with_conn(now, conn, |p, _| p.announce_relaying(&ids));
             }
         }
     }

@@ -564,3 +564,66 @@ fn uploads_beyond_the_slots_are_answered_absent() {
             }))
     );
 }
+
+#[test]
+fn connections_that_never_open_are_dropped_and_timers_move_on() {
+    let mut h = Harness::new(Harness::config());
+    h.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    h.input(Input::TrackerOpened { tracker: 0 });
+    let offers = created_offers(&h.take());
+    assert!(!offers.is_empty());
+    for conn in &offers {
+        h.input(Input::OfferCreated {
+            conn: *conn,
+            sdp: format!("offer {conn}"),
+        });
+    }
+    // One offer is answered but its channel never opens; the others are
+    // never answered. Every wake-up must move time forward: a deadline that
+    // handling leaves in the past would spin the host.
+    let announce = h.take().into_iter().find_map(|o| match o {
+        Output::TrackerSend { text, .. } => match ClientMessage::parse(&text).unwrap() {
+            ClientMessage::Announce(a) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    });
+    let announce = announce.expect("an announce with offers");
+    let answer = TrackerMessage::Answer(RelayedAnswer {
+        info_hash: announce.info_hash,
+        peer_id: remote(),
+        answer: SessionDescription {
+            kind: SdpType::Answer,
+            sdp: "answer".into(),
+        },
+        offer_id: announce.offers[0].offer_id,
+    });
+    h.input(Input::TrackerMessage {
+        tracker: 0,
+        text: answer.to_json(),
+    });
+    let until = h.now + Duration::from_secs(60);
+    let mut wakes = 0;
+    while let Some(t) = h.engine.poll_timeout().filter(|t| *t <= until) {
+        wakes += 1;
+        assert!(wakes < 10_000, "the engine keeps asking to wake at {t:?}");
+        h.now = t.max(h.now);
+        h.engine.handle_timeout(h.now);
+        h.out.extend(std::iter::from_fn(|| h.engine.poll_output()));
+    }
+    let closed: Vec<ConnId> = h
+        .take()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Close { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    for conn in &offers {
+        assert!(closed.contains(conn), "{conn} still pending: {closed:?}");
+    }
+}

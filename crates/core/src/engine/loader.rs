@@ -35,6 +35,11 @@ const P2P_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Assumed before any HTTP download was measured.
 const DEFAULT_HTTP_BPS: f64 = 4e6;
 const DEFAULT_TTFB: f64 = 0.3;
+/// A P2P download projected to finish this long before the deadline is
+/// left to finish even when HTTP would otherwise take over.
+const P2P_FINISH_MARGIN: f64 = 0.3;
+/// How often a P2P download inside the HTTP lead is checked.
+const P2P_PROGRESS_CHECK: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PlayerRequest {
@@ -70,6 +75,8 @@ pub(super) struct Download<P> {
     /// Bytes held when the current attempt started (a P2P attempt that
     /// fails without valid bytes rolls back to here).
     pub(super) attempt_from: u64,
+    /// When the current attempt started.
+    pub(super) attempt_started: Instant,
     pub(super) http_failures: u32,
     pub(super) last_failure: Option<Instant>,
     pub(super) p2p_not_before: Option<Instant>,
@@ -88,6 +95,7 @@ impl<P: Payload> Download<P> {
             total: None,
             attempt: Attempt::Idle,
             attempt_from: 0,
+            attempt_started: Instant::ZERO,
             http_failures: 0,
             last_failure: None,
             p2p_not_before: None,
@@ -307,10 +315,37 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .unwrap_or_else(|| self.active_bitrate.max(2e6) * seg.duration().max(1.0) / 8.0)
     }
 
-    /// Seconds an HTTP download of `seg` is expected to take.
-    fn http_seconds(&self, t: StreamType, seg: &SegmentInfo, http_bps: f64) -> f64 {
-        let ttfb = self.loaders.get(t).ttfb.unwrap_or(DEFAULT_TTFB);
-        ttfb + self.size_estimate(t, seg) * 8.0 / http_bps
+    /// Seconds an HTTP download of what we still miss of `seg` is expected
+    /// to take, and whether a P2P download of it is on course to finish
+    /// within `wait` seconds (measured over at least half a second).
+    fn http_seconds(
+        &self,
+        now: Instant,
+        t: StreamType,
+        stream: StreamId,
+        seg: &SegmentInfo,
+        http_bps: f64,
+        wait: f64,
+    ) -> (f64, bool) {
+        let loader = self.loaders.get(t);
+        let ttfb = loader.ttfb.unwrap_or(DEFAULT_TTFB);
+        let d = loader.downloads.get(&(stream, seg.id));
+        #[expect(clippy::cast_precision_loss, reason = "estimates")]
+        let (held, total) = (
+            d.map_or(0.0, |d| d.received as f64),
+            d.and_then(|d| d.total).map(|t| t as f64),
+        );
+        let remaining = (total.unwrap_or_else(|| self.size_estimate(t, seg)) - held).max(0.0);
+        let on_course = d.is_some_and(|d| {
+            let elapsed = (now - d.attempt_started).as_secs_f64();
+            #[expect(clippy::cast_precision_loss, reason = "a rate")]
+            let rate = (d.received - d.attempt_from) as f64 / elapsed.max(1e-3);
+            matches!(d.attempt, Attempt::P2p { .. })
+                && elapsed >= 0.5
+                && rate > 0.0
+                && remaining / rate + P2P_FINISH_MARGIN < wait
+        });
+        (ttfb + remaining * 8.0 / http_bps, on_course)
     }
 
     /// Measured HTTP throughput; one sample says nothing about throughput,
@@ -421,9 +456,15 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 continue;
             }
             let wait = ((seg.start - position) / rate).max(0.0);
-            let lead = self.http_seconds(t, seg, http_bps) + self.config.common.http_safety_margin;
-            let urgent =
-                wait <= lead || player.is_some_and(|p| p.segment == seg.id) && seg.end <= position;
+            let (http_secs, on_course) = self.http_seconds(now, t, stream_id, seg, http_bps, wait);
+            let lead = http_secs + self.config.common.http_safety_margin;
+            let overdue = player.is_some_and(|p| p.segment == seg.id) && seg.end <= position;
+            if wait <= lead && on_course && !overdue {
+                // Late for HTTP's comfort, but the peer will make it: look again soon.
+                let turn = now + P2P_PROGRESS_CHECK;
+                self.next_check = Some(self.next_check.map_or(turn, |c| c.min(turn)));
+            }
+            let urgent = wait <= lead && !on_course || overdue;
             let within_http = seg.start <= position + http_horizon * rate;
             match self.plan(now, t, stream_id, seg, urgent, within_http) {
                 Plan::Http => self.start_http(now, t, stream_id, seg),
@@ -731,6 +772,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             if let Some(d) = self.download_mut(t, stream, seg.id) {
                 d.attempt = Attempt::P2p { conn };
                 d.attempt_from = d.received;
+                d.attempt_started = now;
             }
             if let Some(c) = self.conn_mut(stream, conn) {
                 c.bandwidth.start_loading(now);

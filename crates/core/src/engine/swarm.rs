@@ -316,21 +316,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             sock.backoff.succeeded();
         }
         let streams: Vec<StreamId> = self.swarms.keys().copied().collect();
-        for stream in &streams {
-            let stuck: Vec<ConnId> = self.swarms.get(stream).map_or_else(Vec::new, |sw| {
-                sw.conns
-                    .iter()
-                    .filter(|(_, c)| {
-                        matches!(c.state, ConnState::Answering { .. } | ConnState::Connecting)
-                            && now - c.created >= SETUP_TIMEOUT
-                    })
-                    .map(|(id, _)| *id)
-                    .collect()
-            });
-            for conn in stuck {
-                self.drop_conn(now, *stream, conn);
-            }
-        }
         for stream in streams {
             let wanted = self.wanted_offers(stream);
             if let Some(a) = self.announcer_mut(stream, tracker) {
@@ -902,6 +887,23 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             self.destroy_swarm(stream);
         }
         let streams: Vec<StreamId> = self.swarms.keys().copied().collect();
+        for stream in &streams {
+            // Connections that never opened: an answer that never came, ICE
+            // that never completed.
+            let stuck: Vec<ConnId> = self.swarms.get(stream).map_or_else(Vec::new, |sw| {
+                sw.conns
+                    .iter()
+                    .filter(|(_, c)| {
+                        matches!(c.state, ConnState::Answering { .. } | ConnState::Connecting)
+                            && now - c.created >= SETUP_TIMEOUT
+                    })
+                    .map(|(id, _)| *id)
+                    .collect()
+            });
+            for conn in stuck {
+                self.drop_conn(now, *stream, conn);
+            }
+        }
         for stream in streams {
             let wanted = self.wanted_offers(stream);
             if let Some(sw) = self.swarms.get_mut(&stream) {

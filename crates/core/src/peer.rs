@@ -222,6 +222,13 @@ impl<P: Payload> PeerConnection<P> {
         }
     }
 
+    /// Replaces the connection's settings (dynamic configuration); a
+    /// download in progress keeps its current deadline.
+    pub fn set_config(&mut self, config: PeerConfig) {
+        self.config = config;
+        self.pump_upload();
+    }
+
     /// Whether the peer announced it stores `segment_id`.
     pub fn has(&self, segment_id: i64) -> bool {
         self.remote_loaded.contains(&segment_id)

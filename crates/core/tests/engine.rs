@@ -627,3 +627,55 @@ fn connections_that_never_open_are_dropped_and_timers_move_on() {
         assert!(closed.contains(conn), "{conn} still pending: {closed:?}");
     }
 }
+
+#[test]
+fn dynamic_config_silences_uploads_and_turns_p2p_off() {
+    let mut h = Harness::new(Harness::config());
+    let conn = h.connect_peer(remote());
+    h.serve_http(0);
+    h.take();
+    // Upload off: peers are told we have nothing, and requests get Absent.
+    let mut config = h.engine.config().clone();
+    config.main.p2p_upload_disabled = true;
+    h.engine.set_config(h.now, config.clone());
+    h.out.extend(std::iter::from_fn(|| h.engine.poll_output()));
+    let sent = h.sent_on(conn);
+    assert!(
+        sent.iter().any(|c| matches!(c,
+            PeerCommand::SegmentsAnnouncement(a) if a.loaded.is_empty() && a.http_loading.is_empty())),
+        "{sent:?}"
+    );
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id: 0,
+            request_id: 3,
+            byte_from: 0,
+        })),
+    });
+    let sent = h.sent_on(conn);
+    assert!(
+        matches!(sent[..], [PeerCommand::SegmentAbsent(_)]),
+        "{sent:?}"
+    );
+    // Upload back on: a fresh announcement lists segment 0 again.
+    config.main.p2p_upload_disabled = false;
+    h.engine.set_config(h.now, config.clone());
+    h.out.extend(std::iter::from_fn(|| h.engine.poll_output()));
+    let sent = h.sent_on(conn);
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, PeerCommand::SegmentsAnnouncement(a) if a.loaded.contains(&0))),
+        "{sent:?}"
+    );
+    // P2P off: the swarm's connections close and the next segment is fetched over HTTP.
+    config.main.p2p_disabled = true;
+    h.engine.set_config(h.now, config);
+    h.out.extend(std::iter::from_fn(|| h.engine.poll_output()));
+    assert!(
+        h.take()
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn: c } if *c == conn))
+    );
+    assert_eq!(h.engine.connected_peers(), 0);
+}

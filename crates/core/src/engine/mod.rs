@@ -20,7 +20,7 @@ use crate::peer::PeerConfig;
 use crate::storage::{MemoryStorage, SegmentStorage};
 use crate::streams::{Stream, StreamId};
 use crate::time::Instant;
-use crate::tracker::{AnnouncerConfig, ConnId};
+use crate::tracker::{self, AnnouncerConfig, ConnId};
 
 use loader::Loader;
 use swarm::{Swarm, TrackerSocket};
@@ -59,7 +59,9 @@ pub struct EngineConfig {
     pub main: StreamConfig,
     /// Settings of the secondary stream type (alternative audio).
     pub secondary: StreamConfig,
-    /// Peer connection settings.
+    /// Peer connection bounds (`max_segment_bytes`, `send_high_water`);
+    /// message size, no-bytes timeout and strikes come from each stream
+    /// type's [`StreamConfig`], as in P2P Media Loader.
     pub peer: PeerConfig,
     /// Tracker client settings.
     pub announcer: AnnouncerConfig,
@@ -181,6 +183,112 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             scheduled_at_position: f64::NEG_INFINITY,
             out: VecDeque::new(),
         }
+    }
+
+    /// The settings of one peer connection of stream type `t`: P2P Media
+    /// Loader's per-type options, plus our bounds.
+    fn peer_config(&self, t: StreamType) -> PeerConfig {
+        let s = self.stream_config(t);
+        PeerConfig {
+            max_message_size: s.max_message_size,
+            no_bytes_timeout: s.p2p_no_bytes_timeout,
+            max_strikes: s.p2p_error_retries,
+            ..self.config.peer.clone()
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Applies a new configuration at run time (P2P Media Loader's
+    /// `applyDynamicConfig`). Windows, slots, timeouts, retries, message
+    /// size and the relay and seeding settings take effect at once, open
+    /// connections included. Turning `p2p_disabled` on closes that type's
+    /// swarms; turning `p2p_upload_disabled` on sends peers an empty
+    /// announcement, and off a fresh one. Settings read only at creation
+    /// keep their first value: trackers, peer id prefix, swarm id, seed and
+    /// the storage limit.
+    ///
+    /// ```
+    /// use p2pml_core::engine::{Engine, EngineConfig};
+    /// use p2pml_core::payload::VirtualPayload;
+    /// use p2pml_core::time::Instant;
+    ///
+    /// let mut engine: Engine<VirtualPayload> = Engine::new(EngineConfig::default(), Instant::ZERO);
+    /// let mut config = engine.config().clone();
+    /// config.main.simultaneous_p2p_downloads = 5;
+    /// config.common.announce_trackers = vec!["wss://ignored.example".into()];
+    /// engine.set_config(Instant::ZERO, config);
+    /// assert_eq!(engine.config().main.simultaneous_p2p_downloads, 5);
+    /// assert_ne!(engine.config().common.announce_trackers, ["wss://ignored.example"]);
+    /// ```
+    pub fn set_config(&mut self, now: Instant, mut config: EngineConfig) {
+        let old = &self.config;
+        config.common.announce_trackers = old.common.announce_trackers.clone();
+        config.common.peer_id_prefix = old.common.peer_id_prefix.clone();
+        config.common.swarm_id = old.common.swarm_id.clone();
+        config.common.seed = old.common.seed;
+        config.common.storage_limit_bytes = old.common.storage_limit_bytes;
+        let flips: Vec<(StreamType, bool, bool)> = TYPES
+            .iter()
+            .map(|t| {
+                let (was, is) = (
+                    self.stream_config(*t).clone(),
+                    match t {
+                        StreamType::Main => &config.main,
+                        StreamType::Secondary => &config.secondary,
+                    },
+                );
+                (
+                    *t,
+                    !was.p2p_disabled && is.p2p_disabled,
+                    was.p2p_upload_disabled != is.p2p_upload_disabled,
+                )
+            })
+            .collect();
+        self.config = config;
+        self.reschedule = true;
+        for (t, disable, upload_flip) in flips {
+            let streams: Vec<StreamId> = self
+                .swarms
+                .iter()
+                .filter(|(_, sw)| sw.stream_type == t)
+                .map(|(id, _)| *id)
+                .collect();
+            if disable {
+                for stream in streams {
+                    self.destroy_swarm(stream);
+                }
+                continue;
+            }
+            let peer_config = self.peer_config(t);
+            for stream in streams {
+                let conns: Vec<tracker::ConnId> = self
+                    .swarms
+                    .get(&stream)
+                    .map(|sw| sw.open_peers().map(|(id, _)| id).collect())
+                    .unwrap_or_default();
+                for conn in conns {
+                    let silent = upload_flip && self.stream_config(t).p2p_upload_disabled;
+                    let pc = peer_config.clone();
+                    self.with_conn(now, conn, |p, _| {
+                        p.set_config(pc);
+                        if silent {
+                            p.announce(p2pml_proto::command::Announcement::default());
+                        }
+                    });
+                }
+                if upload_flip {
+                    self.dirty.insert(stream);
+                }
+            }
+        }
+        if std::mem::take(&mut self.reschedule) {
+            self.schedule(now);
+        }
+        self.flush_announcements(now);
     }
 
     fn stream_config(&self, t: StreamType) -> &StreamConfig {

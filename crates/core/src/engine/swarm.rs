@@ -237,7 +237,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.pump_announcers(now, stream);
     }
 
-    fn destroy_swarm(&mut self, stream: StreamId) {
+    pub(super) fn destroy_swarm(&mut self, stream: StreamId) {
         let Some(mut sw) = self.swarms.remove(&stream) else {
             return;
         };
@@ -536,7 +536,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let first_request_id = i64::from(self.rng_u32() % 1000);
-        let peer_config = self.config.peer.clone();
+        let Some(t) = self.swarms.get(&stream).map(|sw| sw.stream_type) else {
+            return;
+        };
+        let peer_config = self.peer_config(t);
         let Some(sw) = self.swarms.get_mut(&stream) else {
             return;
         };
@@ -837,7 +840,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 continue;
             };
             // Encoded once for the whole swarm: every peer gets the same bytes.
-            let max = self.config.peer.max_message_size;
+            let Some(t) = self.swarms.get(&stream).map(|sw| sw.stream_type) else {
+                continue;
+            };
+            let max = self.stream_config(t).max_message_size;
             let Ok(parts) = p2pml_proto::command::PeerCommand::SegmentsAnnouncement(a).encode(max)
             else {
                 continue;

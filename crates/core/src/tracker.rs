@@ -88,8 +88,11 @@ pub enum AnnouncerOutput {
         /// The connection.
         conn: ConnId,
     },
-    /// The tracker refused a request or warned (P2PML's tracker error/warning events).
+    /// The tracker sent a `warning message` (P2PML's tracker warning event).
     Warning(String),
+    /// The tracker refused a request with a `failure reason`, or a request
+    /// could not be built (P2PML's tracker error event).
+    Error(String),
 }
 
 #[derive(Debug)]
@@ -271,7 +274,7 @@ impl Announcer {
                     .push_back(AnnouncerOutput::Send(ClientMessage::Announce(request)));
             }
             // At most MAX_OFFERS_PER_ANNOUNCE offers by construction.
-            Err(e) => self.out.push_back(AnnouncerOutput::Warning(e.to_string())),
+            Err(e) => self.out.push_back(AnnouncerOutput::Error(e.to_string())),
         }
     }
 
@@ -343,7 +346,7 @@ impl Announcer {
                     });
                 }
             }
-            TrackerMessage::Failure(f) => self.out.push_back(AnnouncerOutput::Warning(f.reason)),
+            TrackerMessage::Failure(f) => self.out.push_back(AnnouncerOutput::Error(f.reason)),
             TrackerMessage::Scrape(_) => {}
         }
     }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use p2pml_core::engine::{Engine, EngineConfig, Input, Output};
+use p2pml_core::engine::{Engine, EngineConfig, Event, Input, Output};
 use p2pml_core::payload::{Payload, VirtualPayload};
 use p2pml_core::streams::SegmentInfo;
 use p2pml_core::time::Instant;
@@ -678,4 +678,26 @@ fn dynamic_config_silences_uploads_and_turns_p2p_off() {
             .any(|o| matches!(o, Output::Close { conn: c } if *c == conn))
     );
     assert_eq!(h.engine.connected_peers(), 0);
+}
+
+#[test]
+fn a_malformed_command_is_reported_as_a_peer_error_and_the_peer_stays() {
+    let mut h = Harness::new(Harness::config());
+    let conn = h.connect_peer(remote());
+    h.take();
+    let mut bad = b"cstr".to_vec();
+    bad.extend_from_slice(&[4, b'i', 2, 3]);
+    bad.extend_from_slice(b"cend");
+    h.input(Input::ChannelMessage {
+        conn,
+        data: VirtualPayload::from_command(bad),
+    });
+    let out = h.take();
+    assert!(
+        out.iter().any(|o| matches!(o,
+            Output::Event(Event::PeerError { peer: Some(p), stream_type: StreamType::Main, reason })
+                if *p == remote() && reason.contains("truncated"))),
+        "{out:?}"
+    );
+    assert_eq!(h.engine.connected_peers(), 1);
 }

@@ -234,7 +234,7 @@ fn failures_become_warnings_and_reconnects_reannounce_without_started() {
     );
     assert_eq!(
         outputs(&mut a),
-        [AnnouncerOutput::Warning("invalid info_hash".into())]
+        [AnnouncerOutput::Error("invalid info_hash".into())]
     );
     a.disconnected();
     assert_eq!(a.poll_timeout(), None);

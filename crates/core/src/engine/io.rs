@@ -330,13 +330,28 @@ pub enum Event {
         /// How many.
         bytes: u64,
     },
-    /// A tracker refused or warned.
-    TrackerWarning {
-        /// The message.
+    /// A tracker refused a request (`failure reason`), sent something
+    /// unreadable, or its connection closed.
+    TrackerError {
+        /// The swarm's stream type, when the message names a swarm of ours.
+        stream_type: Option<StreamType>,
+        /// What went wrong.
         message: String,
     },
-    /// A peer sent something we could not understand (it stays connected).
-    PeerMalformed {
+    /// A tracker sent a `warning message`.
+    TrackerWarning {
+        /// The swarm's stream type.
+        stream_type: Option<StreamType>,
+        /// The warning.
+        message: String,
+    },
+    /// A peer broke the protocol (the connection closes) or sent something
+    /// we could not understand (it stays connected).
+    PeerError {
+        /// The peer, once known.
+        peer: Option<PeerId>,
+        /// Its swarm's stream type.
+        stream_type: StreamType,
         /// What was wrong.
         reason: String,
     },

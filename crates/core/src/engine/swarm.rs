@@ -12,7 +12,7 @@ use super::loader::Attempt;
 use super::{Engine, TYPES};
 use crate::bandwidth::BandwidthCalculator;
 use crate::payload::Payload;
-use crate::peer::{PeerConnection, PeerEvent};
+use crate::peer::{CloseReason, PeerConnection, PeerEvent};
 use crate::storage::{SegmentStorage, StreamKey};
 use crate::streams::StreamId;
 use crate::time::Instant;
@@ -329,6 +329,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let rng = &mut self.rng;
         if let Some(sock) = self.trackers.get_mut(tracker) {
             sock.state = SocketState::Waiting(sock.backoff.failed(now, rng));
+            let message = format!("connection to {} closed", sock.url);
+            self.emit(Event::TrackerError {
+                stream_type: None,
+                message,
+            });
         }
         for sw in self.swarms.values_mut() {
             for (_, a) in sw.announcers.iter_mut().filter(|(t, _)| *t == tracker) {
@@ -341,7 +346,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let message = match TrackerMessage::parse(text) {
             Ok(m) => m,
             Err(e) => {
-                self.emit(Event::TrackerWarning {
+                self.emit(Event::TrackerError {
+                    stream_type: None,
                     message: format!("unreadable tracker message: {e}"),
                 });
                 return;
@@ -349,7 +355,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         };
         let Some(info_hash) = info_hash_of(&message) else {
             if let TrackerMessage::Failure(f) = message {
-                self.emit(Event::TrackerWarning { message: f.reason });
+                self.emit(Event::TrackerError {
+                    stream_type: None,
+                    message: f.reason,
+                });
             }
             return;
         };
@@ -449,7 +458,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         self.drop_conn(now, stream, conn);
                     }
                 }
-                AnnouncerOutput::Warning(message) => self.emit(Event::TrackerWarning { message }),
+                AnnouncerOutput::Warning(message) => self.emit(Event::TrackerWarning {
+                    stream_type: self.swarms.get(&stream).map(|sw| sw.stream_type),
+                    message,
+                }),
+                AnnouncerOutput::Error(message) => self.emit(Event::TrackerError {
+                    stream_type: self.swarms.get(&stream).map(|sw| sw.stream_type),
+                    message,
+                }),
             }
         }
     }
@@ -740,10 +756,27 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             PeerEvent::Uploaded { bytes } => self.emit(Event::ChunkUploaded {
                 bytes: bytes as u64,
             }),
-            PeerEvent::Malformed(e) => self.emit(Event::PeerMalformed {
-                reason: e.to_string(),
-            }),
-            PeerEvent::Close(_) => self.drop_conn(now, stream, conn),
+            PeerEvent::Malformed(e) => self.peer_error(stream, conn, e.to_string()),
+            PeerEvent::Close(reason) => {
+                let reason = match reason {
+                    CloseReason::TooManyTimeouts => "too many timeouts".to_owned(),
+                    CloseReason::ProtocolViolation(e) => format!("protocol violation: {e:?}"),
+                };
+                self.peer_error(stream, conn, reason);
+                self.drop_conn(now, stream, conn);
+            }
+        }
+    }
+
+    fn peer_error(&mut self, stream: StreamId, conn: ConnId, reason: String) {
+        if let Some(sw) = self.swarms.get(&stream) {
+            let peer = sw.conns.get(&conn).and_then(|c| c.remote);
+            let stream_type = sw.stream_type;
+            self.emit(Event::PeerError {
+                peer,
+                stream_type,
+                reason,
+            });
         }
     }
 

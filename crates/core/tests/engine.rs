@@ -105,8 +105,9 @@ impl Harness {
         out
     }
 
-    /// Opens the tracker, answers offers, and connects one remote peer.
-    fn connect_peer(&mut self, remote: PeerId) -> ConnId {
+    /// Opens the tracker, has our offers created, and answers the first as
+    /// `remote`: returns all offers' connections and the answered one.
+    fn answer_first_offer(&mut self, remote: PeerId) -> (Vec<ConnId>, ConnId) {
         self.input(Input::LoadSegment {
             request: 1,
             stream: 1,
@@ -146,8 +147,27 @@ impl Harness {
             _ => None,
         });
         let conn = conn.expect("the answer is applied to the offer's connection");
+        (offers, conn)
+    }
+
+    /// Opens the tracker, answers offers, and connects one remote peer.
+    fn connect_peer(&mut self, remote: PeerId) -> ConnId {
+        let (_, conn) = self.answer_first_offer(remote);
         self.input(Input::ChannelOpen { conn });
         conn
+    }
+
+    /// The remote on `conn` asks for `segment`: what we answer.
+    fn request_from(&mut self, conn: ConnId, segment: i64, request_id: i64) -> Vec<PeerCommand> {
+        self.input(Input::ChannelMessage {
+            conn,
+            data: frame(PeerCommand::SegmentRequest(SegmentRequest {
+                segment_id: segment,
+                request_id,
+                byte_from: 0,
+            })),
+        });
+        self.sent_on(conn)
     }
 
     fn sent_on(&mut self, conn: ConnId) -> Vec<PeerCommand> {
@@ -281,15 +301,7 @@ fn a_connected_peer_gets_our_announcement_and_is_served_like_a_js_peer() {
         VirtualPayload::segment(0, SEG)
     );
     // An id we do not have: Absent (a JS uploader would stay silent).
-    h.input(Input::ChannelMessage {
-        conn,
-        data: frame(PeerCommand::SegmentRequest(SegmentRequest {
-            segment_id: 29,
-            request_id: 8,
-            byte_from: 0,
-        })),
-    });
-    let sent = h.sent_on(conn);
+    let sent = h.request_from(conn, 29, 8);
     assert!(
         sent.contains(&PeerCommand::SegmentAbsent(SegmentRef {
             segment_id: 29,
@@ -568,44 +580,10 @@ fn uploads_beyond_the_slots_are_answered_absent() {
 #[test]
 fn connections_that_never_open_are_dropped_and_timers_move_on() {
     let mut h = Harness::new(Harness::config());
-    h.input(Input::LoadSegment {
-        request: 1,
-        stream: 1,
-        segment: 0,
-    });
-    h.input(Input::TrackerOpened { tracker: 0 });
-    let offers = created_offers(&h.take());
-    assert!(!offers.is_empty());
-    for conn in &offers {
-        h.input(Input::OfferCreated {
-            conn: *conn,
-            sdp: format!("offer {conn}"),
-        });
-    }
     // One offer is answered but its channel never opens; the others are
     // never answered. Every wake-up must move time forward: a deadline that
     // handling leaves in the past would spin the host.
-    let announce = h.take().into_iter().find_map(|o| match o {
-        Output::TrackerSend { text, .. } => match ClientMessage::parse(&text).unwrap() {
-            ClientMessage::Announce(a) => Some(a),
-            _ => None,
-        },
-        _ => None,
-    });
-    let announce = announce.expect("an announce with offers");
-    let answer = TrackerMessage::Answer(RelayedAnswer {
-        info_hash: announce.info_hash,
-        peer_id: remote(),
-        answer: SessionDescription {
-            kind: SdpType::Answer,
-            sdp: "answer".into(),
-        },
-        offer_id: announce.offers[0].offer_id,
-    });
-    h.input(Input::TrackerMessage {
-        tracker: 0,
-        text: answer.to_json(),
-    });
+    let (offers, _) = h.answer_first_offer(remote());
     let until = h.now + Duration::from_secs(60);
     let mut wakes = 0;
     while let Some(t) = h.engine.poll_timeout().filter(|t| *t <= until) {
@@ -645,15 +623,7 @@ fn dynamic_config_silences_uploads_and_turns_p2p_off() {
             PeerCommand::SegmentsAnnouncement(a) if a.loaded.is_empty() && a.http_loading.is_empty())),
         "{sent:?}"
     );
-    h.input(Input::ChannelMessage {
-        conn,
-        data: frame(PeerCommand::SegmentRequest(SegmentRequest {
-            segment_id: 0,
-            request_id: 3,
-            byte_from: 0,
-        })),
-    });
-    let sent = h.sent_on(conn);
+    let sent = h.request_from(conn, 0, 3);
     assert!(
         matches!(sent[..], [PeerCommand::SegmentAbsent(_)]),
         "{sent:?}"

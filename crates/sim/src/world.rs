@@ -71,6 +71,16 @@ impl Ord for Scheduled {
     }
 }
 
+impl LinkEnd {
+    fn new(remote: (usize, ConnId)) -> Self {
+        Self {
+            remote,
+            pending_up: 0,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
 struct LinkEnd {
     remote: (usize, ConnId),
     /// Bytes handed to this connection and not yet on the wire (its
@@ -626,14 +636,7 @@ impl World {
                 // The answerer remembers which offer it answers, so the pair can link.
                 let remote = parse_sdp(&offer);
                 if let Some((j, their)) = remote {
-                    self.links.insert(
-                        (i, conn),
-                        LinkEnd {
-                            remote: (j, their),
-                            pending_up: 0,
-                            queue: VecDeque::new(),
-                        },
-                    );
+                    self.links.insert((i, conn), LinkEnd::new((j, their)));
                 }
                 let sdp = format!("sim {i} {conn}");
                 self.input(
@@ -652,14 +655,7 @@ impl World {
                     .get(&(j, their))
                     .is_some_and(|e| e.remote == (i, conn));
                 if pairs && self.peers.get(j).is_some_and(|p| p.engine.is_some()) {
-                    self.links.insert(
-                        (i, conn),
-                        LinkEnd {
-                            remote: (j, their),
-                            pending_up: 0,
-                            queue: VecDeque::new(),
-                        },
-                    );
+                    self.links.insert((i, conn), LinkEnd::new((j, their)));
                     // ICE and DTLS: about two round trips.
                     let rtt = self.latency(i, j) * 4 + Duration::from_millis(10);
                     self.input(now + rtt, i, Input::ChannelOpen { conn });

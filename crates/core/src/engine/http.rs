@@ -6,7 +6,7 @@ use p2pml_proto::identity::StreamType;
 use super::Engine;
 use super::TYPES;
 use super::io::{Event, FetchId, HttpRange, Output, Source};
-use super::loader::{Attempt, Download};
+use super::loader::Attempt;
 use crate::payload::Payload;
 use crate::storage::SegmentStorage;
 use crate::streams::{SegmentInfo, StreamId};
@@ -29,12 +29,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     ) {
         let timeout = self.stream_config(t).http_no_bytes_timeout;
         let fetch = self.new_id();
-        let d = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .entry((stream, seg.id))
-            .or_insert_with(Download::new);
+        let d = self.download_entry(t, stream, seg.id);
         let from = d.received;
         let range = match &seg.byte_range {
             Some(r) => Some(HttpRange {
@@ -101,37 +96,33 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Attempt::Http { ranged, .. } = d.attempt else {
             return;
         };
-        let held = d.received;
-        let verdict = match status {
-            206 if ranged => Ok(()),
-            200 if ranged && byte_range_segment => Err(format!(
-                "http-unexpected-status-code {status} for a byte range"
-            )),
+        let (verdict, reset) = match status {
+            206 if ranged => (Ok(()), false),
+            200 if ranged && byte_range_segment => (
+                Err(format!(
+                    "http-unexpected-status-code {status} for a byte range"
+                )),
+                false,
+            ),
             200 => {
-                // The whole body comes again: drop partial bytes.
-                d.reset_bytes();
+                // The whole body comes again: partial bytes go.
                 if d.total.is_none() {
                     d.total = content_length;
                 }
-                Ok(())
+                (Ok(()), true)
             }
-            406 | 416 => {
-                d.reset_bytes();
-                Err(format!("http-bytes-mismatch: status {status}"))
-            }
-            _ => Err(format!("http-error: status {status}")),
+            406 | 416 => (Err(format!("http-bytes-mismatch: status {status}")), true),
+            _ => (Err(format!("http-error: status {status}")), false),
         };
-        let reset = d.received < held;
         if reset {
-            self.relays_lost(stream, id);
+            self.reset_download_bytes(t, stream, id);
         }
         let Some(d) = self.download_mut(t, stream, id) else {
             return;
         };
         if let (Ok(()), Some(len), Some(total)) = (&verdict, content_length, d.total) {
             if d.received + len != total {
-                d.reset_bytes();
-                self.relays_lost(stream, id);
+                self.reset_download_bytes(t, stream, id);
                 self.http_fail(
                     now,
                     t,
@@ -174,8 +165,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             loader.ttfb = Some(loader.ttfb.map_or(ttfb, |m| 0.8 * m + 0.2 * ttfb));
         }
         if d.total.is_some_and(|total| d.received + len > total) {
-            d.reset_bytes();
-            self.relays_lost(stream, id);
+            self.reset_download_bytes(t, stream, id);
             self.http_fail(
                 now,
                 t,

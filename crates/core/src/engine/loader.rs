@@ -252,6 +252,32 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.loaders.get_mut(t).downloads.get_mut(&(stream, id))
     }
 
+    /// The download of `(stream, id)` in loader `t`, created if new.
+    pub(super) fn download_entry(
+        &mut self,
+        t: StreamType,
+        stream: StreamId,
+        id: i64,
+    ) -> &mut Download<P> {
+        self.loaders
+            .get_mut(t)
+            .downloads
+            .entry((stream, id))
+            .or_insert_with(Download::new)
+    }
+
+    /// Drops the bytes held for `(stream, id)`; relays of them cannot go on.
+    pub(super) fn reset_download_bytes(&mut self, t: StreamType, stream: StreamId, id: i64) {
+        let Some(d) = self.download_mut(t, stream, id) else {
+            return;
+        };
+        let held = d.received > 0;
+        d.reset_bytes();
+        if held {
+            self.relays_lost(stream, id);
+        }
+    }
+
     pub(crate) fn load_segment(
         &mut self,
         now: Instant,
@@ -628,13 +654,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     let period = 1.0
                         + f64::from(self.rng.next_u32() % 1000) / 1000.0 * (peers as f64).max(0.0);
                     let hit = f64::from(self.rng.next_u32()) / f64::from(u32::MAX) < p;
-                    let entry = self
-                        .loaders
-                        .get_mut(t)
-                        .downloads
-                        .entry((stream, seg.id))
-                        .or_insert_with(Download::new);
-                    entry.next_roll = Some(now + Duration::from_secs_f64(period));
+                    self.download_entry(t, stream, seg.id).next_roll =
+                        Some(now + Duration::from_secs_f64(period));
                     hit
                 }
             }
@@ -755,12 +776,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         seg: &SegmentInfo,
         conn: ConnId,
     ) {
-        let d = self
-            .loaders
-            .get_mut(t)
-            .downloads
-            .entry((stream, seg.id))
-            .or_insert_with(Download::new);
+        let d = self.download_entry(t, stream, seg.id);
         let (from, total) = (d.received, d.total.or(seg.known_size()));
         let started = self
             .conn_mut(stream, conn)

@@ -21,7 +21,7 @@ use super::swarm::ConnState;
 use super::{Engine, TYPES};
 use crate::config::Seeding;
 use crate::payload::Payload;
-use crate::peer::DownloadError;
+use crate::peer::{DownloadError, PeerConnection};
 use crate::storage::{SegmentStorage, SegmentTiming};
 use crate::streams::{SegmentInfo, StreamId};
 use crate::time::Instant;
@@ -234,6 +234,14 @@ fn rendezvous(peer: &PeerId, info_hash: &InfoHash, segment: i64) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Segments the scheduler's last run left waiting on one stream.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    ids: Vec<i64>,
+    /// The newest segment in its queue (live).
+    beyond: i64,
+}
+
 /// What the scheduler decided for one segment.
 enum Plan {
     Http,
@@ -386,6 +394,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     /// Runs the scheduler for both stream types.
     pub(crate) fn schedule(&mut self, now: Instant) {
         self.next_check = None;
+        self.waiting.clear();
         self.scheduled_at_position = self.position(now).unwrap_or(f64::NEG_INFINITY);
         for t in TYPES {
             self.schedule_type(now, t);
@@ -467,17 +476,30 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let key = stream.key.clone();
         let http_bps = self.http_bps();
         self.housekeeping(now, t, stream_id, &queue, player);
+        let mut waiting = Waiting {
+            ids: Vec::new(),
+            // Live: a peer announcing a newer segment extends the queue.
+            beyond: if self.live {
+                queue.last().map_or(i64::MIN, |s| s.id)
+            } else {
+                i64::MAX
+            },
+        };
         for (k, seg) in queue.iter().enumerate() {
             if self.storage.has(&key, seg.id) {
                 continue;
             }
             if k >= listed {
                 // Not in our playlist yet: peers only, never urgent.
-                if let Plan::P2p(conn) = self.plan(now, t, stream_id, seg, false, false) {
-                    self.start_p2p(now, t, stream_id, seg, conn);
-                    if let Some(d) = self.download_mut(t, stream_id, seg.id) {
-                        d.guessed = Some((seg.start, seg.end));
+                match self.plan(now, t, stream_id, seg, false, false) {
+                    Plan::P2p(conn) => {
+                        self.start_p2p(now, t, stream_id, seg, conn);
+                        if let Some(d) = self.download_mut(t, stream_id, seg.id) {
+                            d.guessed = Some((seg.start, seg.end));
+                        }
                     }
+                    Plan::Wait if self.is_idle(t, stream_id, seg.id) => waiting.ids.push(seg.id),
+                    Plan::Wait | Plan::Http => {}
                 }
                 continue;
             }
@@ -496,6 +518,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 Plan::Http => self.start_http(now, t, stream_id, seg),
                 Plan::P2p(conn) => self.start_p2p(now, t, stream_id, seg, conn),
                 Plan::Wait => {
+                    if self.is_idle(t, stream_id, seg.id) {
+                        waiting.ids.push(seg.id);
+                    }
                     if !urgent {
                         let turn = now + Duration::from_secs_f64((wait - lead).clamp(0.05, 3600.0));
                         self.next_check = Some(self.next_check.map_or(turn, |c| c.min(turn)));
@@ -503,6 +528,44 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 }
             }
         }
+        // With every P2P slot taken, no announcement can start anything: a
+        // freed slot runs the scheduler anyway.
+        let loader = self.loaders.get(t);
+        if loader.count(false) >= self.stream_config(t).simultaneous_p2p_downloads {
+            waiting.ids.clear();
+            waiting.beyond = i64::MAX;
+        }
+        self.waiting.insert(stream_id, waiting);
+    }
+
+    /// Whether no download of the segment is under way.
+    fn is_idle(&self, t: StreamType, stream: StreamId, id: i64) -> bool {
+        self.loaders
+            .get(t)
+            .downloads
+            .get(&(stream, id))
+            .is_none_or(|d| d.attempt == Attempt::Idle)
+    }
+
+    /// Whether a peer's new announcement can change a decision of the
+    /// scheduler's last run: it offers (or fetches from HTTP) a segment that
+    /// run waited for, or a live segment beyond its queue. Announcements
+    /// arrive from every peer for every segment; most change nothing.
+    pub(super) fn announcement_matters(&self, stream: StreamId, peer: &PeerConnection<P>) -> bool {
+        let Some(w) = self.waiting.get(&stream) else {
+            return false;
+        };
+        if peer.is_downloading() {
+            // Our one request to it is taken.
+            return false;
+        }
+        w.ids
+            .iter()
+            .any(|&id| peer.has(id) || peer.relays(id) || peer.is_http_loading(id))
+            || peer
+                .highest_loaded()
+                .max(peer.highest_relaying())
+                .is_some_and(|h| h > w.beyond)
     }
 
     /// Aborts what is no longer needed and forgets old failures.

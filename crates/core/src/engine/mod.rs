@@ -22,7 +22,7 @@ use crate::streams::{Stream, StreamId};
 use crate::time::Instant;
 use crate::tracker::{self, AnnouncerConfig, ConnId};
 
-use loader::Loader;
+use loader::{Loader, Waiting};
 use swarm::{Swarm, TrackerSocket};
 
 /// A value per stream type.
@@ -127,6 +127,9 @@ pub struct Engine<P: Payload, S: SegmentStorage<P> = MemoryStorage<P>> {
     reschedule: bool,
     /// The playhead when the scheduler last ran.
     scheduled_at_position: f64,
+    /// What the scheduler's last run waited for, per stream: a peer's
+    /// announcement makes it run again only if it concerns one of these.
+    waiting: BTreeMap<StreamId, Waiting>,
     out: VecDeque<Output<P>>,
 }
 
@@ -181,6 +184,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             next_check: None,
             reschedule: true,
             scheduled_at_position: f64::NEG_INFINITY,
+            waiting: BTreeMap::new(),
             out: VecDeque::new(),
         }
     }

@@ -674,7 +674,17 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
         match event {
-            PeerEvent::Announced => self.reschedule = true,
+            PeerEvent::Announced => {
+                let matters = self
+                    .swarms
+                    .get(&stream)
+                    .and_then(|sw| sw.conns.get(&conn))
+                    .is_some_and(|c| match &c.state {
+                        ConnState::Open(peer) => self.announcement_matters(stream, peer),
+                        _ => false,
+                    });
+                self.reschedule |= matters;
+            }
             PeerEvent::UploadRequested {
                 segment_id,
                 request_id,

@@ -10,7 +10,9 @@ use p2pml_core::payload::{Payload, VirtualPayload};
 use p2pml_core::streams::SegmentInfo;
 use p2pml_core::time::Instant;
 use p2pml_core::tracker::ConnId;
-use p2pml_proto::command::{Announcement, PeerCommand, SegmentData, SegmentRef, SegmentRequest};
+use p2pml_proto::command::{
+    Announcement, Extension, PeerCommand, RELAY_VERSION, SegmentData, SegmentRef, SegmentRequest,
+};
 use p2pml_proto::identity::{OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::{
     ClientMessage, RelayedAnswer, RelayedOffer, SdpType, SessionDescription, TrackerMessage,
@@ -670,4 +672,61 @@ fn a_malformed_command_is_reported_as_a_peer_error_and_the_peer_stays() {
         "{out:?}"
     );
     assert_eq!(h.engine.connected_peers(), 1);
+}
+
+#[test]
+fn bytes_arriving_over_http_are_relayed_to_our_waiting_peer_at_once() {
+    let mut h = Harness::new(Harness::config());
+    let ours = PeerId::from_binary_string("-RS0001-ourPeer00001").unwrap();
+    let conn = h.connect_peer(ours);
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::Extension(
+            Extension::Hello {
+                version: RELAY_VERSION,
+            }
+            .to_raw(),
+        )),
+    });
+    // Segment 0 comes over HTTP; its first kilobyte has arrived.
+    h.take();
+    let at = h.fetches.iter().position(|(_, u)| u.ends_with("/0.ts"));
+    let (fetch, _) = h.fetches.remove(at.expect("an HTTP fetch of segment 0"));
+    let whole = VirtualPayload::segment(0, SEG);
+    h.input(Input::HttpHeaders {
+        fetch,
+        status: 200,
+        content_length: Some(SEG),
+    });
+    h.input(Input::HttpData {
+        fetch,
+        data: whole.slice(0..1000),
+    });
+    // Our peer asks for it: the full size, and the kilobyte we have.
+    let sent = h.request_from(conn, 0, 3);
+    assert!(
+        sent.contains(&PeerCommand::SegmentData(SegmentData {
+            segment_id: 0,
+            request_id: 3,
+            byte_length: SEG
+        })),
+        "{sent:?}"
+    );
+    // The next chunk goes out with the input that brought it, not with
+    // whatever message next touches the connection.
+    h.input(Input::HttpData {
+        fetch,
+        data: whole.slice(1000..3000),
+    });
+    let relayed: u64 = h
+        .take()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, data } if *c == conn && command(data).is_none() => {
+                Some(data.len() as u64)
+            }
+            _ => None,
+        })
+        .sum();
+    assert_eq!(relayed, 2000);
 }

@@ -182,7 +182,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if first {
             self.relay_dirty.insert(stream);
         }
-        self.relay_chunk(stream, id, &data);
+        self.relay_chunk(now, stream, id, &data);
         self.bw_all.add_bytes(now, len);
         self.bw_http.add_bytes(now, len);
         self.emit(Event::ChunkDownloaded {

@@ -934,6 +934,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     /// and survive a switch to HTTP) and pass them on to relays.
     pub(crate) fn p2p_bytes(
         &mut self,
+        now: Instant,
         stream: StreamId,
         conn: ConnId,
         segment: i64,
@@ -955,7 +956,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if first {
             self.relay_dirty.insert(stream);
         }
-        self.relay_chunk(stream, segment, &data);
+        self.relay_chunk(now, stream, segment, &data);
     }
 
     pub(crate) fn p2p_failed(

@@ -109,6 +109,8 @@ pub(crate) struct Swarm<P> {
     pub(crate) conns: BTreeMap<ConnId, Conn<P>>,
     /// Set while the swarm is no longer played but still serves.
     linger_until: Option<Instant>,
+    /// The relaying ids our peers were last told.
+    relaying_sent: Vec<i64>,
 }
 
 impl<P> Swarm<P> {
@@ -219,6 +221,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 announcers,
                 conns: BTreeMap::new(),
                 linger_until: None,
+                relaying_sent: Vec::new(),
             },
         );
         for tracker in 0..self.trackers.len() {
@@ -745,7 +748,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 total,
             } => {
                 let bytes = data.len() as u64;
-                self.p2p_bytes(stream, conn, segment_id, data, total);
+                self.p2p_bytes(now, stream, conn, segment_id, data, total);
                 if let Some(c) = self.conn_mut(stream, conn) {
                     c.bandwidth.add_bytes(now, bytes);
                 }
@@ -821,16 +824,19 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     }
 
     /// Passes bytes of segment `id` on to the relayed uploads waiting for them.
-    pub(crate) fn relay_chunk(&mut self, stream: StreamId, id: i64, data: &P) {
-        let Some(sw) = self.swarms.get_mut(&stream) else {
+    pub(crate) fn relay_chunk(&mut self, now: Instant, stream: StreamId, id: i64, data: &P) {
+        let Some(sw) = self.swarms.get(&stream) else {
             return;
         };
-        for c in sw.conns.values_mut() {
-            if let ConnState::Open(peer) = &mut c.state {
-                if peer.relay_waiting() == Some(id) {
-                    peer.extend_upload(id, data.clone());
-                }
-            }
+        let waiting: Vec<ConnId> = sw
+            .open_peers()
+            .filter(|(_, p)| p.relay_waiting() == Some(id))
+            .map(|(conn, _)| conn)
+            .collect();
+        for conn in waiting {
+            // Pumped at once: the bytes go out now, not with the next
+            // message that happens to touch this connection.
+            self.with_conn(now, conn, |p, _| p.extend_upload(id, data.clone()));
         }
     }
 
@@ -904,16 +910,28 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         for stream in relay_dirty {
             self.sweep_relays(stream, None);
             let ids = self.relaying_ids(stream);
-            let conns: Vec<ConnId> = self
-                .swarms
-                .get(&stream)
-                .map(|sw| {
-                    sw.open_peers()
-                        .filter(|(_, p)| p.is_ours())
-                        .map(|(id, _)| id)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let Some(sw) = self.swarms.get_mut(&stream) else {
+                continue;
+            };
+            // A download that completed leaves the list, but its segment is
+            // now announced as loaded, which peers look at first: no need to
+            // tell them. Only a new relayable download, or one that stopped
+            // without its segment, is news.
+            let storage = &self.storage;
+            let news = ids.iter().any(|id| !sw.relaying_sent.contains(id))
+                || sw
+                    .relaying_sent
+                    .iter()
+                    .any(|id| !ids.contains(id) && !storage.has(&sw.key, *id));
+            if !news {
+                continue;
+            }
+            sw.relaying_sent.clone_from(&ids);
+            let conns: Vec<ConnId> = sw
+                .open_peers()
+                .filter(|(_, p)| p.is_ours())
+                .map(|(id, _)| id)
+                .collect();
             for conn in conns {
                 self.with_conn(now, conn, |p, _| p.announce_relaying(&ids));
             }

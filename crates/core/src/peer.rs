@@ -180,6 +180,8 @@ pub struct PeerConnection<P> {
     ours: bool,
     /// Segments the peer (one of ours) relays while receiving them.
     remote_relaying: HashSet<i64>,
+    /// When the peer last answered a request of ours with SegmentAbsent.
+    refused_at: Option<Instant>,
     download: Option<Download<P>>,
     next_request_id: i64,
     strikes: u32,
@@ -209,6 +211,7 @@ impl<P: Payload> PeerConnection<P> {
             highest_loaded: None,
             ours: false,
             remote_relaying: HashSet::new(),
+            refused_at: None,
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
             strikes: 0,
@@ -285,6 +288,13 @@ impl<P: Payload> PeerConnection<P> {
     /// Whether the peer announced it is fetching `segment_id` over HTTP.
     pub fn is_http_loading(&self, segment_id: i64) -> bool {
         self.remote_http_loading.contains(&segment_id)
+    }
+
+    /// Until when the peer counts as busy: it refused a request of ours
+    /// (SegmentAbsent) less than `backoff` ago. A peer out of upload slots
+    /// refuses every segment, not only the one asked.
+    pub fn busy_until(&self, backoff: Duration) -> Option<Instant> {
+        self.refused_at.map(|at| at + backoff)
     }
 
     /// Whether a download from this peer is in progress.
@@ -607,6 +617,7 @@ impl<P: Payload> PeerConnection<P> {
                     .as_ref()
                     .is_some_and(|d| d.segment_id == r.segment_id && d.request_id == r.request_id);
                 if matches {
+                    self.refused_at = Some(now);
                     self.remote_loaded.remove(&r.segment_id);
                     self.remote_relaying.remove(&r.segment_id);
                     // Only our relaying peers send it after data: what came

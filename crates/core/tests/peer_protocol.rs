@@ -205,8 +205,10 @@ fn cancel_matches_the_js_transcript_and_stray_chunks_are_dropped() {
 }
 
 #[test]
-fn absent_fails_the_download_and_forgets_the_id() {
+fn absent_fails_the_download_forgets_the_id_and_marks_the_peer_busy() {
     let mut a: PeerConnection<Bytes> = PeerConnection::new(PeerConfig::default(), 1);
+    let backoff = Duration::from_millis(500);
+    assert_eq!(a.busy_until(backoff), None);
     a.handle_message(
         T0,
         frame(PeerCommand::SegmentsAnnouncement(Announcement {
@@ -229,6 +231,8 @@ fn absent_fails_the_download_and_forgets_the_id() {
         partial: None
     }));
     assert!(!a.has(7));
+    // A refusal usually means full upload slots: the peer counts as busy.
+    assert_eq!(a.busy_until(backoff), Some(T0 + backoff));
 }
 
 #[test]

@@ -1000,19 +1000,29 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             SocketState::Waiting(at) => Some(at),
             _ => None,
         });
-        let swarms = self.swarms.values().flat_map(|sw| {
-            let announcers = sw.announcers.iter().filter_map(|(_, a)| a.poll_timeout());
-            let peers = sw.open_peers().filter_map(|(_, p)| p.poll_timeout());
-            let setup = sw.conns.values().filter_map(|c| match c.state {
-                ConnState::Answering { .. } | ConnState::Connecting => {
-                    Some(c.created + SETUP_TIMEOUT)
-                }
-                _ => None,
-            });
-            let peers = peers.chain(setup);
-            announcers.chain(peers).chain(sw.linger_until)
-        });
-        sockets.chain(swarms).min()
+        // Runs after every input: one plain pass, no iterator chains.
+        let mut next = sockets.min();
+        let mut earlier = |at: Option<Instant>| {
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n: Instant| n.min(at)));
+            }
+        };
+        for sw in self.swarms.values() {
+            for (_, a) in &sw.announcers {
+                earlier(a.poll_timeout());
+            }
+            for c in sw.conns.values() {
+                earlier(match &c.state {
+                    ConnState::Open(p) => p.poll_timeout(),
+                    ConnState::Answering { .. } | ConnState::Connecting => {
+                        Some(c.created + SETUP_TIMEOUT)
+                    }
+                    _ => None,
+                });
+            }
+            earlier(sw.linger_until);
+        }
+        next
     }
 }
 

@@ -182,8 +182,9 @@ impl Harness {
             .collect()
     }
 
-    /// Serves the first HTTP fetch of `segment` in full.
-    fn serve_http(&mut self, segment: i64) {
+    /// Answers the first HTTP fetch of `segment` with 200 and its size:
+    /// returns the fetch, for its body.
+    fn respond_http(&mut self, segment: i64) -> u64 {
         self.take();
         let at = self
             .fetches
@@ -195,6 +196,12 @@ impl Harness {
             status: 200,
             content_length: Some(SEG),
         });
+        fetch
+    }
+
+    /// Serves the first HTTP fetch of `segment` in full.
+    fn serve_http(&mut self, segment: i64) {
+        let fetch = self.respond_http(segment);
         self.input(Input::HttpData {
             fetch,
             data: VirtualPayload::segment(segment as u64, SEG),
@@ -689,15 +696,8 @@ fn bytes_arriving_over_http_are_relayed_to_our_waiting_peer_at_once() {
         )),
     });
     // Segment 0 comes over HTTP; its first kilobyte has arrived.
-    h.take();
-    let at = h.fetches.iter().position(|(_, u)| u.ends_with("/0.ts"));
-    let (fetch, _) = h.fetches.remove(at.expect("an HTTP fetch of segment 0"));
+    let fetch = h.respond_http(0);
     let whole = VirtualPayload::segment(0, SEG);
-    h.input(Input::HttpHeaders {
-        fetch,
-        status: 200,
-        content_length: Some(SEG),
-    });
     h.input(Input::HttpData {
         fetch,
         data: whole.slice(0..1000),

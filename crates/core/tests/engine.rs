@@ -730,3 +730,72 @@ fn bytes_arriving_over_http_are_relayed_to_our_waiting_peer_at_once() {
         .sum();
     assert_eq!(relayed, 2000);
 }
+
+#[test]
+fn a_secondary_stream_has_its_own_loader_and_its_own_swarm() {
+    let mut h = Harness::new(Harness::config());
+    h.input(Input::AddStream {
+        stream: 2,
+        stream_type: StreamType::Secondary,
+        index: "audio".into(),
+    });
+    let audio = |id: i64| SegmentInfo {
+        url: format!("https://cdn.test/audio/{id}.aac"),
+        ..segment(id)
+    };
+    h.input(Input::UpdateStream {
+        stream: 2,
+        add: (0..30).map(audio).collect(),
+        remove: vec![],
+    });
+    // The player wants video 0 and audio 0 at once: each type has its own
+    // loader, so neither waits for the other.
+    h.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    h.input(Input::LoadSegment {
+        request: 2,
+        stream: 2,
+        segment: 0,
+    });
+    h.input(Input::TrackerOpened { tracker: 0 });
+    let out = h.take();
+    let urls: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::HttpFetch { url, .. } => Some(url.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(urls.contains(&"https://cdn.test/0.ts"), "{urls:?}");
+    assert!(urls.contains(&"https://cdn.test/audio/0.aac"), "{urls:?}");
+    // One swarm per stream: offers go out for both.
+    for conn in created_offers(&out) {
+        h.input(Input::OfferCreated {
+            conn,
+            sdp: format!("offer {conn}"),
+        });
+    }
+    let hashes: std::collections::BTreeSet<_> = h
+        .take()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::TrackerSend { text, .. } => match ClientMessage::parse(&text).unwrap() {
+                ClientMessage::Announce(a) => Some(a.info_hash),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let secondary = p2pml_proto::identity::InfoHash::from_stream_swarm_id(
+        &p2pml_proto::identity::stream_swarm_id(
+            "https://cdn.test/master.m3u8",
+            StreamType::Secondary,
+            "audio",
+        ),
+    );
+    assert!(hashes.contains(&swarm_info_hash()), "{hashes:?}");
+    assert!(hashes.contains(&secondary), "{hashes:?}");
+}

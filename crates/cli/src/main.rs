@@ -1,5 +1,6 @@
-//! `p2pml`: tools for P2P Media Loader swarms. For now, the wire inspector.
+//! `p2pml`: tools for P2P Media Loader swarms: wire inspector, simulator, test origin.
 
+mod origin;
 mod sim;
 mod wire;
 
@@ -21,6 +22,8 @@ enum Commands {
     /// Simulate a swarm and report offload, origin egress, stalls and startup,
     /// next to the same scenario with P2P off.
     Sim(sim::SimArgs),
+    /// Serve test media over HTTP (ranges, CORS, emulated live HLS) and print its stream URLs.
+    Origin(origin::OriginArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
         Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
+        Commands::Origin(args) => origin::run(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

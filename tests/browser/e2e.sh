@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One end-to-end run: our origin (p2pml origin) + bittorrent-tracker + N Chromium viewers with
+# the real P2P Media Loader, all inside a private network namespace whose only interface is lo
+# (as root; set NETNS=0 to run in the host's network instead). Prints the JSON report.
+#
+# tests/browser/e2e.sh [STREAM_PATH] [extra run-p2pml.mjs options…]
+#   e.g. tests/browser/e2e.sh /live/20/hls-ts/master.m3u8 --viewers 3 --spacing 5 --duration 40 --expect-p2p
+# Environment: TRACKER_URL=ws://… to use a tracker already running (e.g. `p2pml tracker`)
+# instead of starting bittorrent-tracker; NETNS=0 to skip the namespace.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+if [[ "${NETNS:-1}" != 0 && "${E2E_IN_NETNS:-}" != 1 ]]; then
+	cargo build --quiet -p p2pml-cli
+	exec env E2E_IN_NETNS=1 unshare -n -- "$0" "$@"
+fi
+if [[ "${E2E_IN_NETNS:-}" == 1 ]]; then
+	ip link set lo up
+fi
+[[ -x target/debug/p2pml ]] || cargo build --quiet -p p2pml-cli
+
+stream="${1:-/live/20/hls-ts/master.m3u8}"
+shift || true
+port_origin=18080
+port_tracker=18000
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media \
+	--mount /web=tests/browser/web --mount /node_modules=node_modules >/dev/null 2>&1 &
+pids+=($!)
+tracker="${TRACKER_URL:-}"
+if [[ -z "$tracker" ]]; then
+	node tests/browser/tracker.mjs "$port_tracker" >/dev/null &
+	pids+=($!)
+	tracker="ws://127.0.0.1:$port_tracker"
+fi
+# Wait for both to listen (at most 10 s).
+for _ in $(seq 100); do
+	if (exec 3<>/dev/tcp/127.0.0.1/$port_origin) 2>/dev/null &&
+		(exec 3<>/dev/tcp/127.0.0.1/"${tracker##*:}") 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+node tests/browser/run-p2pml.mjs --origin "http://127.0.0.1:$port_origin" --tracker "$tracker" \
+	--stream "$stream" "$@"

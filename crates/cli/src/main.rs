@@ -1,6 +1,8 @@
-//! `p2pml`: tools for P2P Media Loader swarms. For now, the wire inspector.
+//! `p2pml`: tools for P2P Media Loader swarms: the wire inspector, the
+//! simulator and the tracker.
 
 mod sim;
+mod tracker;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ enum Commands {
     /// Simulate a swarm and report offload, origin egress, stalls and startup,
     /// next to the same scenario with P2P off.
     Sim(sim::SimArgs),
+    /// Run a WebTorrent tracker (WebSocket signalling for the swarms).
+    Tracker(tracker::TrackerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +32,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
         Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
+        Commands::Tracker(args) => tracker::run(&args, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,9 @@
-//! `p2pml`: tools for P2P Media Loader swarms: wire inspector, simulator, test origin.
+//! `p2pml`: tools for P2P Media Loader swarms: the wire inspector, the
+//! simulator, the tracker and the test origin.
 
 mod origin;
 mod sim;
+mod tracker;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ enum Commands {
     Sim(sim::SimArgs),
     /// Serve test media over HTTP (ranges, CORS, emulated live HLS) and print its stream URLs.
     Origin(origin::OriginArgs),
+    /// Run a WebTorrent tracker (WebSocket signalling for the swarms).
+    Tracker(tracker::TrackerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,7 @@ fn main() -> std::process::ExitCode {
         Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
         Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
         Commands::Origin(args) => origin::run(&args, &mut std::io::stdout()),
+        Commands::Tracker(args) => tracker::run(&args, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

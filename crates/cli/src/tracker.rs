@@ -1,0 +1,111 @@
+//! `p2pml tracker`: runs the WebTorrent tracker until SIGINT or SIGTERM.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use p2pml_tracker::{Server, ServerConfig, Stats};
+
+/// `p2pml tracker [--listen ADDR:PORT] [--metrics ADDR:PORT] [--config FILE]`
+#[derive(Args)]
+pub(crate) struct TrackerArgs {
+    /// WebSocket address (overrides the config file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Address of /metrics and /health (overrides the config file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
+    /// TOML configuration; see --print-config for every key and its default.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the configuration in force as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub(crate) fn run(args: &TrackerArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            ServerConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(metrics) = args.metrics {
+        config.metrics = Some(metrics);
+    }
+    if args.print_config {
+        write!(out, "{}", config.to_toml())?;
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    // Installed before the sockets open, so a signal is never missed.
+    let shutdown = shutdown_signal()?;
+    let server = Server::bind(config).await?;
+    tracing::info!(
+        websocket = %server.local_addr()?,
+        metrics = ?server.metrics_addr()?,
+        "serving"
+    );
+    if std::io::stderr().is_terminal() {
+        tokio::spawn(status_line(server.stats()));
+    }
+    server.run(shutdown).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let interrupt = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+    })
+}
+
+/// One line on the terminal, rewritten every second.
+async fn status_line(stats: tokio::sync::watch::Receiver<Stats>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let (mut last, mut last_at) = (0u64, Instant::now());
+    loop {
+        tick.tick().await;
+        let s = *stats.borrow();
+        let elapsed = last_at.elapsed().as_secs_f64().max(1e-3);
+        #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
+        let rate = s.announces.saturating_sub(last) as f64 / elapsed;
+        (last, last_at) = (s.announces, Instant::now());
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[K{} connections, {} swarms, {} peers, {rate:.1} announces/s",
+            s.connections,
+            s.swarms,
+            s.peers
+        );
+    }
+}

@@ -5,8 +5,8 @@
 #
 # tests/browser/e2e.sh [STREAM_PATH] [extra run-p2pml.mjs options…]
 #   e.g. tests/browser/e2e.sh /live/20/hls-ts/master.m3u8 --viewers 3 --spacing 5 --duration 40 --expect-p2p
-# Environment: TRACKER_URL=ws://… to use a tracker already running (e.g. `p2pml tracker`)
-# instead of starting bittorrent-tracker; NETNS=0 to skip the namespace.
+# Environment: TRACKER=p2pml to start `p2pml tracker` instead of bittorrent-tracker (the
+# default); TRACKER_URL=ws://… to use a tracker already running; NETNS=0 to skip the namespace.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -33,7 +33,11 @@ target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media \
 pids+=($!)
 tracker="${TRACKER_URL:-}"
 if [[ -z "$tracker" ]]; then
-	node tests/browser/tracker.mjs "$port_tracker" >/dev/null &
+	case "${TRACKER:-bittorrent-tracker}" in
+	p2pml) target/debug/p2pml tracker --listen "127.0.0.1:$port_tracker" >/dev/null 2>&1 & ;;
+	bittorrent-tracker) node tests/browser/tracker.mjs "$port_tracker" >/dev/null & ;;
+	*) echo "TRACKER must be p2pml or bittorrent-tracker" >&2; exit 2 ;;
+	esac
 	pids+=($!)
 	tracker="ws://127.0.0.1:$port_tracker"
 fi

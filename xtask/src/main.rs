@@ -78,6 +78,9 @@ fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Debian's Chromium, driven by playwright-core (never a downloaded browser).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
 fn npm_packages_current() -> bool {
     let installed = root().join("node_modules/.package-lock.json");
     let lock = root().join("package-lock.json");
@@ -152,6 +155,35 @@ fn test() -> anyhow::Result<()> {
         "cargo",
         &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins"],
         &[],
+    )?;
+
+    // Browser tier: viewers running the real P2P Media Loader 2.3.1 in
+    // headless Chromium, with our origin and `p2pml tracker` as their only
+    // tracker, in a loopback-only network namespace.
+    if !Path::new(CHROMIUM).exists() {
+        run("apt index", "apt-get", &["update"], &[])?;
+        run(
+            "chromium (apt)",
+            "apt-get",
+            &["install", "-y", "--no-install-recommends", "chromium"],
+            &[("DEBIAN_FRONTEND", "noninteractive")],
+        )?;
+    }
+    run(
+        "browser: 3 P2P Media Loader viewers through p2pml tracker share VOD",
+        "bash",
+        &[
+            "tests/browser/e2e.sh",
+            "/hls-ts/master.m3u8",
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+        ],
+        &[("TRACKER", "p2pml")],
     )?;
 
     println!(

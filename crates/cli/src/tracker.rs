@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use p2pml_tracker::{Server, ServerConfig, Stats};
+use p2pml_tracker::{Server, ServerConfig, Stats, TlsFiles};
 
-/// `p2pml tracker [--listen ADDR:PORT] [--metrics ADDR:PORT] [--config FILE]`
+/// `p2pml tracker [--listen ADDR:PORT] [--metrics ADDR:PORT] [--cert PEM --key PEM] [--config FILE]`
 #[derive(Args)]
 pub(crate) struct TrackerArgs {
     /// WebSocket address (overrides the config file).
@@ -18,6 +18,12 @@ pub(crate) struct TrackerArgs {
     /// Address of /metrics and /health (overrides the config file).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<SocketAddr>,
+    /// Serve wss:// with this PEM certificate chain (needs --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
     /// TOML configuration; see --print-config for every key and its default.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -40,6 +46,12 @@ pub(crate) fn run(args: &TrackerArgs, out: &mut impl Write) -> anyhow::Result<()
     }
     if let Some(metrics) = args.metrics {
         config.metrics = Some(metrics);
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        config.tls = Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
     }
     if args.print_config {
         write!(out, "{}", config.to_toml())?;

@@ -3,6 +3,7 @@
 //! their defaults (`p2pml tracker --print-config`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -112,8 +113,20 @@ pub struct ServerConfig {
     /// Connections still in their handshake, on top of `max_connections`;
     /// past this, new sockets are closed at once. 256.
     pub handshake_slack: usize,
+    /// TLS for `wss://` (PEM files); `None` (the default) serves `ws://`.
+    pub tls: Option<TlsFiles>,
     /// The swarm state's limits.
     pub tracker: TrackerConfig,
+}
+
+/// A certificate chain and its private key, as PEM files, for `wss://`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (e.g. Let's Encrypt's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +139,7 @@ impl Default for ServerConfig {
             handshake_timeout_secs: 10,
             idle_timeout_secs: 300,
             handshake_slack: 256,
+            tls: None,
             tracker: TrackerConfig::default(),
         }
     }

@@ -20,7 +20,7 @@ mod state;
 mod stats;
 mod swarm;
 
-pub use config::{ServerConfig, TrackerConfig};
+pub use config::{ServerConfig, TlsFiles, TrackerConfig};
 pub use refusal::{REFUSAL_KINDS, Refusal};
 pub use server::Server;
 pub use state::{Outgoing, Tracker};
@@ -45,6 +45,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Another socket error.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),

@@ -1,8 +1,8 @@
 //! The tokio host: accepts WebSockets, feeds the [`Tracker`] from one task,
 //! and writes its messages back through bounded per-connection queues.
 //!
-//! Connections are generic over the byte stream, so a TLS acceptor can wrap
-//! the accepted `TcpStream` later without touching the rest.
+//! Connections are generic over the byte stream: with a certificate, a TLS
+//! acceptor wraps the accepted `TcpStream` (`wss://`) and nothing else changes.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,7 +17,11 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::{CloseReason, ConnId, Error, ServerConfig, Stats, Tracker};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::{CloseReason, ConnId, Error, ServerConfig, Stats, TlsFiles, Tracker};
 
 /// Events queued for the state task. Readers wait when it is full, which
 /// slows every client a little rather than buffering without bound.
@@ -32,6 +36,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub struct Server {
     config: ServerConfig,
     ws: TcpListener,
+    /// Set when the config names a certificate: the listener speaks `wss://`.
+    tls: Option<TlsAcceptor>,
     metrics: Option<TcpListener>,
     stats_tx: watch::Sender<Stats>,
 }
@@ -64,6 +70,8 @@ impl Server {
                 .await
                 .map_err(|source| Error::Bind { addr, source })
         };
+        // Certificates first: a bad path fails before any port is taken.
+        let tls = config.tls.as_ref().map(acceptor).transpose()?;
         let ws = bind(config.listen).await?;
         let metrics = match config.metrics {
             Some(addr) => Some(bind(addr).await?),
@@ -72,6 +80,7 @@ impl Server {
         Ok(Self {
             config,
             ws,
+            tls,
             metrics,
             stats_tx: watch::Sender::new(Stats::default()),
         })
@@ -101,6 +110,7 @@ impl Server {
         let Self {
             config,
             ws,
+            tls,
             metrics,
             stats_tx,
         } = self;
@@ -145,9 +155,21 @@ impl Server {
             let _ = stream.set_nodelay(true);
             next_id += 1;
             let conn = ConnId(next_id);
-            let (config, events) = (config.clone(), events_tx.clone());
+            let (config, events, tls) = (config.clone(), events_tx.clone(), tls.clone());
             tokio::spawn(async move {
-                connection(stream, conn, &config, events).await;
+                match tls {
+                    None => connection(stream, conn, &config, events).await,
+                    Some(tls) => {
+                        let limit = Duration::from_secs(config.handshake_timeout_secs);
+                        match tokio::time::timeout(limit, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => connection(stream, conn, &config, events).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
                 drop(slot);
             });
         }
@@ -160,6 +182,31 @@ impl Server {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
         Ok(())
     }
+}
+
+/// Loads the certificate chain and key into a TLS acceptor (ring provider).
+fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, Error> {
+    let cert_error = |e: &dyn std::fmt::Display| {
+        Error::Tls(format!("certificate {}: {e}", files.cert.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| cert_error(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_error(&e))?;
+    if certs.is_empty() {
+        return Err(cert_error(&"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| Error::Tls(format!("key {}: {e}", files.key.display())))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Owns the [`Tracker`]: applies events in order, routes what it says.

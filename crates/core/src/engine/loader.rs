@@ -514,7 +514,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             if wait <= lead && on_course && !overdue {
                 // Late for HTTP's comfort, but the peer will make it: look again soon.
                 let turn = now + P2P_PROGRESS_CHECK;
-                self.next_check = Some(self.next_check.map_or(turn, |c| c.min(turn)));
+                self.check_at(turn);
             }
             let urgent = wait <= lead && !on_course || overdue;
             let within_http = seg.start <= position + http_horizon * rate;
@@ -527,7 +527,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     }
                     if !urgent {
                         let turn = now + Duration::from_secs_f64((wait - lead).clamp(0.05, 3600.0));
-                        self.next_check = Some(self.next_check.map_or(turn, |c| c.min(turn)));
+                        self.check_at(turn);
                     }
                 }
             }
@@ -540,6 +540,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             waiting.beyond = i64::MAX;
         }
         self.waiting.insert(stream_id, waiting);
+    }
+
+    /// Makes the scheduler look again at `at` (or earlier, if already due).
+    fn check_at(&mut self, at: Instant) {
+        self.next_check = Some(self.next_check.map_or(at, |c| c.min(at)));
     }
 
     /// Whether no download of the segment is under way.
@@ -651,7 +656,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             };
         };
         let mut busy_until: Option<Instant> = None;
-        let mut holders_where = |f: &dyn Fn(&crate::peer::PeerConnection<P>) -> bool| {
+        let mut holders_where = |f: &dyn Fn(&PeerConnection<P>) -> bool| {
             sw.open_peers()
                 .filter(|(_, p)| f(p) && !p.is_downloading())
                 .filter(
@@ -690,7 +695,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if holders.is_empty() {
             if let Some(at) = busy_until {
                 // Holders there are, all busy: look again when one may be free.
-                self.next_check = Some(self.next_check.map_or(at, |c| c.min(at)));
+                self.check_at(at);
             }
         }
 

@@ -328,27 +328,22 @@ fn insert(reply: &mut Reply, name: header::HeaderName, value: &str) {
     }
 }
 
+/// CORS for players on other origins (the test pages, the demo).
+const CORS: [(header::HeaderName, &str); 5] = [
+    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+    (
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        "Content-Length, Content-Range",
+    ),
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"),
+    (header::ACCESS_CONTROL_ALLOW_HEADERS, "*"),
+    (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+];
+
 fn with_cors(mut reply: Reply) -> Reply {
     let headers = reply.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Content-Length, Content-Range"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
+    for (name, value) in CORS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     reply
 }

@@ -128,34 +128,42 @@ impl Stats {
         for (name, help, value) in counters {
             metric(&mut out, name, "counter", help, &[("", value)]);
         }
-        let errors: Vec<(String, u64)> = REFUSAL_KINDS
-            .iter()
-            .zip(self.errors)
-            .map(|(kind, n)| (format!("kind=\"{kind}\""), n))
-            .collect();
-        let errors: Vec<(&str, u64)> = errors.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-        metric(
+        labelled(
             &mut out,
             "errors_total",
-            "counter",
             "Refused messages and connections, by kind.",
-            &errors,
+            "kind",
+            &REFUSAL_KINDS,
+            &self.errors,
         );
-        let closes: Vec<(String, u64)> = CLOSE_REASONS
-            .iter()
-            .zip(self.closes)
-            .map(|(reason, n)| (format!("reason=\"{reason}\""), n))
-            .collect();
-        let closes: Vec<(&str, u64)> = closes.iter().map(|(l, n)| (l.as_str(), *n)).collect();
-        metric(
+        labelled(
             &mut out,
             "disconnects_total",
-            "counter",
             "Closed connections, by reason.",
-            &closes,
+            "reason",
+            &CLOSE_REASONS,
+            &self.closes,
         );
         out
     }
+}
+
+/// A counter with one sample per label value.
+fn labelled(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[&str],
+    counts: &[u64],
+) {
+    let labels: Vec<String> = values.iter().map(|v| format!("{label}=\"{v}\"")).collect();
+    let samples: Vec<(&str, u64)> = labels
+        .iter()
+        .map(String::as_str)
+        .zip(counts.iter().copied())
+        .collect();
+    metric(out, name, "counter", help, &samples);
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {

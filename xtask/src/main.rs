@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+mod web;
+
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
 const PURE_CRATES: &[&str] = &["p2pml-proto", "p2pml-core"];
 /// Dependencies a pure crate must never pull in.
@@ -28,8 +30,11 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("build-web") => web::build_web(),
         _ => {
-            eprintln!("usage: cargo xtask test    # every test tier and gate (what CI runs)");
+            eprintln!(
+                "usage: cargo xtask test        # every test tier and gate (what CI runs)\n       cargo xtask build-web   # wasm engine + browser packages, with sizes"
+            );
             std::process::exit(2);
         }
     }

@@ -121,7 +121,7 @@ export function fragmentLoaderClass(source: SegmentSource): FragmentLoaderClass 
     }
 
     #abortRequest(): void {
-      if (this.#requestId === undefined || this.#settled) return;
+      if (this.#requestId === undefined || this.#settled || this.stats.aborted) return;
       this.stats.aborted = true;
       source.abortSegmentLoading(this.#requestId);
     }

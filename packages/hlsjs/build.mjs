@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds packages/hlsjs/dist/ from src/ once the wasm is in dist/wasm/ (`cargo xtask
 // build-web` puts it there, then runs this):
-//   1. TypeScript → dist/*.js + *.d.ts (ES modules, one per source file);
+//   1. TypeScript → dist/*.js + *.d.ts (ES modules, one per source file), and a type check of
+//      test/types/usage.ts (P2P Media Loader-style code against our types);
 //   2. checks that the generated dist/wasm/p2pml_wasm.d.ts satisfies the contract the package
 //      was written against (src/wasm/p2pml_wasm.d.ts);
 //   3. bundles dist/index.js and the wasm-bindgen glue into dist/p2pml-hlsjs.es.min.js, whose
@@ -50,6 +51,9 @@ if (existsSync(dist)) {
 }
 tsc("-p", here);
 console.error(`build.mjs: compiled src/ into ${relative(root, dist)}/`);
+// Code written for p2p-media-loader-hlsjs must type-check against ours.
+tsc("-p", join(here, "test", "types"));
+console.error("build.mjs: test/types/usage.ts type-checks");
 
 const glue = join(wasmDir, "p2pml_wasm.js");
 if (!existsSync(glue)) {

@@ -42,11 +42,15 @@ export type HlsWithP2PInstance<HlsType> = HlsType & {
   readonly p2pEngine: HlsJsP2PEngine;
 };
 
-/** The constructor argument of a class from injectMixin: hls.js's config plus `p2p`. */
+/**
+ * The constructor argument of a class from injectMixin: hls.js's config plus `p2p`.
+ * `onHlsJsCreated` gets the new instance (P2P Media Loader's type gave it the class's type, so
+ * that only `p2pEngine` type-checked on it).
+ */
 export type HlsWithP2PConfig<HlsType extends abstract new () => unknown> =
   ConstructorParameters<HlsType>[0] & {
     p2p?: PartialHlsJsP2PEngineConfig & {
-      onHlsJsCreated?: (hls: HlsWithP2PInstance<HlsType>) => void;
+      onHlsJsCreated?: (hls: HlsWithP2PInstance<InstanceType<HlsType>>) => void;
     };
   };
 

@@ -125,15 +125,18 @@ export class HlsJsP2PEngine {
     const core = this.#core;
     const streams = this.#streams;
     return {
-      fLoader: fragmentLoaderClass({
-        canLoad(runtimeId) {
-          const type = streams.streamTypeOf(runtimeId);
-          return type !== undefined && !core.isP2PDisabled(type) && core.hasSegment(runtimeId);
+      fLoader: fragmentLoaderClass(
+        {
+          canLoad(runtimeId) {
+            const type = streams.streamTypeOf(runtimeId);
+            return type !== undefined && !core.isP2PDisabled(type) && core.hasSegment(runtimeId);
+          },
+          loadSegment: (runtimeId, onSuccess, onError) =>
+            core.loadSegment(runtimeId, onSuccess, onError),
+          abortSegmentLoading: (requestId) => core.abortSegmentLoading(requestId),
         },
-        loadSegment: (runtimeId, onSuccess, onError) =>
-          core.loadSegment(runtimeId, onSuccess, onError),
-        abortSegmentLoading: (requestId) => core.abortSegmentLoading(requestId),
-      }),
+        this,
+      ),
       pLoader: playlistLoaderClass(() => this.#followCurrentHls()),
     };
   }

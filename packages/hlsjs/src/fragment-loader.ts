@@ -11,6 +11,7 @@ import type {
   LoaderStats,
 } from "hls.js";
 import { inclusiveByteRange, loadingTimings, segmentRuntimeId } from "./mapping.js";
+import type { HlsJsP2PEngine } from "./engine.js";
 
 /** What the fragment loader needs from the engine. */
 export interface SegmentSource {
@@ -40,10 +41,21 @@ function freshStats(): LoaderStats {
   };
 }
 
-export type FragmentLoaderClass = new (config: HlsConfig) => Loader<FragmentLoaderContext>;
+export type FragmentLoaderClass = (new (config: HlsConfig) => Loader<FragmentLoaderContext>) & {
+  /** The engine behind this loader class (P2P Media Loader's fLoader has it too). */
+  getEngine(): HlsJsP2PEngine;
+};
 
-export function fragmentLoaderClass(source: SegmentSource): FragmentLoaderClass {
+export function fragmentLoaderClass(
+  source: SegmentSource,
+  engine: HlsJsP2PEngine,
+): FragmentLoaderClass {
   return class P2PFragmentLoader implements Loader<FragmentLoaderContext> {
+    static getEngine(): HlsJsP2PEngine {
+      return engine;
+    }
+
+
     context: FragmentLoaderContext | null = null;
     config: LoaderConfiguration | null = null;
     stats: LoaderStats = freshStats();

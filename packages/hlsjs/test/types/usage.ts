@@ -79,3 +79,7 @@ engine.addEventListener("onSomethingElse", () => {});
 engine.addEventListener("onChunkUploaded", (details: { peerId: string }) => void details);
 // @ts-expect-error: options are type-checked.
 new HlsJsP2PEngine({ core: { highDemandTimeWindow: "15" } });
+
+// P2P Media Loader's fLoader class exposes its engine.
+const fromLoader: HlsJsP2PEngine = engine.getConfigForHlsJs().fLoader.getEngine();
+void fromLoader;

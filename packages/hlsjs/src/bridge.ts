@@ -20,7 +20,11 @@ import type {
  * weakly; otherwise an engine dropped by the page could never be collected.
  */
 const orphanedEngines = new FinalizationRegistry<WasmEngine>((wasm) => {
-  wasm.free();
+  try {
+    wasm.free();
+  } catch {
+    // Already freed: nothing left to release.
+  }
 });
 
 export class EngineBridge {

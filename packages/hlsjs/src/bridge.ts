@@ -15,12 +15,14 @@ import type {
 } from "./types.js";
 
 /**
- * Frees the wasm engine of a bridge nobody can reach any more. The wasm keeps our event
- * callback alive for as long as the engine exists, so that callback holds the bridge only
- * weakly; otherwise an engine dropped by the page could never be collected.
+ * Shuts down and frees the wasm engine of a bridge nobody can reach any more. The wasm keeps
+ * our event callback alive for as long as the engine exists, so that callback holds the bridge
+ * only weakly; otherwise an engine dropped by the page could never be collected. destroy()
+ * first: freeing alone would leave its sockets and peer connections open in the browser.
  */
 const orphanedEngines = new FinalizationRegistry<WasmEngine>((wasm) => {
   try {
+    wasm.destroy();
     wasm.free();
   } catch {
     // Already freed: nothing left to release.

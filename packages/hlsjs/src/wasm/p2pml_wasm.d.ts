@@ -4,8 +4,11 @@
 // the generated dist/wasm/p2pml_wasm.js, and build.mjs checks that the generated
 // p2pml_wasm.d.ts is assignable to the declarations below.
 
-/** Fetches and instantiates the wasm module. Must settle before `new WasmEngine`. */
-export default function init(input?: {
+/**
+ * Fetches and instantiates the wasm module. Must settle before `new WasmEngine`. The package
+ * always says where the module is (wasm-bindgen's glue declares the argument required).
+ */
+export default function init(input: {
   module_or_path: URL | string | Response | BufferSource;
 }): Promise<unknown>;
 
@@ -65,6 +68,8 @@ export class WasmEngine {
   reset(): void;
   /** Counters since creation: {httpBytes, p2pBytes, uploadedBytes, peers}. */
   stats(): object;
-  /** Releases the engine for good. */
+  /** Closes everything for good; the object must not be used again except to free it. */
+  destroy(): void;
+  /** Releases the engine's memory. */
   free(): void;
 }

@@ -5,6 +5,8 @@
 // node tests/browser/run-p2pml.mjs --origin http://127.0.0.1:8080 --tracker ws://127.0.0.1:8000 \
 //   --stream /live/20/hls-ts/master.m3u8 [--viewers 3] [--spacing 5] [--duration 40] \
 //   [--page /web/p2pml.html] [--expect-p2p] [--verbose]
+// --page may be repeated to mix players in one swarm: viewer i opens the (i mod n)-th page, e.g.
+// --page /web/p2pml.html --page /web/ours.html for P2P Media Loader and our engine side by side.
 //
 // Exit status: 0 when no page raised an error (and, with --expect-p2p, every viewer after the
 // first received P2P bytes); 1 otherwise; 2 on bad arguments.
@@ -19,7 +21,7 @@ const { values: opt } = parseArgs({
     viewers: { type: "string", default: "3" },
     spacing: { type: "string", default: "5" },
     duration: { type: "string", default: "40" },
-    page: { type: "string", default: "/web/p2pml.html" },
+    page: { type: "string", multiple: true, default: ["/web/p2pml.html"] },
     chromium: { type: "string", default: "/usr/bin/chromium" },
     "expect-p2p": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
@@ -58,7 +60,7 @@ const origin = new URL(opt.origin).origin;
 const streamUrl = new URL(opt.stream, opt.origin).href;
 const query = new URLSearchParams({ src: streamUrl });
 for (const t of opt.tracker) query.append("tracker", t);
-const pageUrl = `${new URL(opt.page, opt.origin).href}?${query}`;
+const pageUrls = opt.page.map((p) => `${new URL(p, opt.origin).href}?${query}`);
 
 const pages = [];
 const pageErrors = [];
@@ -76,18 +78,19 @@ try {
     page.on("console", (m) => {
       if (opt.verbose || m.type() === "error") log(`viewer ${i} console.${m.type()}: ${m.text()}`);
     });
-    await page.goto(pageUrl);
+    await page.goto(pageUrls[i % pageUrls.length]);
     await page.waitForFunction(() => window.p2pml?.stats.ready === true, null, { timeout: 15000 });
-    pages.push({ i, page, joinedAt: Date.now() });
+    pages.push({ i, page, joinedAt: Date.now(), pagePath: opt.page[i % opt.page.length] });
     log(`viewer ${i} joined`);
   }
   await sleep(durationMs);
 
   const report = [];
-  for (const { i, page, joinedAt } of pages) {
+  for (const { i, page, joinedAt, pagePath } of pages) {
     const s = await page.evaluate(() => window.p2pml.snapshot());
     report.push({
       viewer: i,
+      page: pagePath,
       watchedS: Math.round((Date.now() - joinedAt) / 1000),
       httpBytes: s.httpBytes,
       p2pBytes: s.p2pBytes,

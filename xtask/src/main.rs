@@ -83,6 +83,125 @@ fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The browser tier (`tests/browser/e2e.sh STREAM ARGS…`, with `p2pml
+/// tracker`, in a loopback-only network namespace): what it proves, the
+/// stream, and the runner's arguments. About a minute each.
+const BROWSER_RUNS: &[(&str, &str, &[&str])] = &[
+    (
+        "3 P2P Media Loader 2.3.1 viewers share VOD through p2pml tracker",
+        "/hls-ts/master.m3u8",
+        &[
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+        ],
+    ),
+    (
+        "3 viewers with our package share live HLS (MPEG-TS), no stalls",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html",
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "3 viewers with our package share live HLS (fMP4, audio as its own swarm), no stalls",
+        "/live/20/hls-fmp4/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html",
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "3 viewers with our package share VOD, no stalls",
+        "/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html",
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "mixed swarm: 2 P2P Media Loader 2.3.1 + 2 of ours trade segments both ways",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html?prefix=-RS0001-",
+            "--page",
+            "/web/p2pml.html",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "40",
+            "--expect-cross=-RS0001-",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "a mid-stream rendition switch keeps playing and joins the new rendition's swarm",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html?level=0&switchAt=20&switchTo=2",
+            "--viewers",
+            "3",
+            "--spacing",
+            "3",
+            "--duration",
+            "40",
+            "--expect-switch-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "killing a viewer mid-upload does not stall the others",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "35",
+            "--kill",
+            "0@25",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+];
+
 /// Debian's Chromium, driven by playwright-core (never a downloaded browser).
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -174,22 +293,25 @@ fn test() -> anyhow::Result<()> {
             &[("DEBIAN_FRONTEND", "noninteractive")],
         )?;
     }
+    // Our engine in the browser: the wasm build and the hls.js package, its
+    // unit tests, then real viewers.
+    web::build_web()?;
     run(
-        "browser: 3 P2P Media Loader viewers through p2pml tracker share VOD",
-        "bash",
-        &[
-            "tests/browser/e2e.sh",
-            "/hls-ts/master.m3u8",
-            "--viewers",
-            "3",
-            "--spacing",
-            "5",
-            "--duration",
-            "30",
-            "--expect-p2p",
-        ],
-        &[("TRACKER", "p2pml")],
+        "hls.js package unit tests",
+        "node",
+        &["--test", "packages/hlsjs/test/"],
+        &[],
     )?;
+    for (label, stream, args) in BROWSER_RUNS {
+        let mut all = vec!["tests/browser/e2e.sh", *stream];
+        all.extend_from_slice(args);
+        run(
+            &format!("browser: {label}"),
+            "bash",
+            &all,
+            &[("TRACKER", "p2pml")],
+        )?;
+    }
 
     println!(
         "\nall checks passed in {:.0} s",

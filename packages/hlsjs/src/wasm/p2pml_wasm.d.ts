@@ -49,6 +49,8 @@ export class WasmEngine {
     removeRuntimeIds: string[],
   ): void;
   hasSegment(segmentRuntimeId: string): boolean;
+  /** Known, and P2P not disabled for its stream type. */
+  isSegmentLoadable(segmentRuntimeId: string): boolean;
   /**
    * Starts loading a segment and returns a request id. Exactly one of the callbacks is called,
    * never synchronously. `bandwidth` is in bits per second; the error type is "failed" or

@@ -100,9 +100,12 @@ try {
     page.on("console", (m) => {
       if (opt.verbose || m.type() === "error") log(`viewer ${i} console.${m.type()}: ${m.text()}`);
     });
+    // Main-thread CPU time of the page (CDP Performance.TaskDuration), read at the end.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Performance.enable");
     await page.goto(pageUrls[i % pageUrls.length]);
     await page.waitForFunction(() => window.p2pml?.stats.ready === true, null, { timeout: 15000 });
-    pages.push({ i, page, joinedAt: Date.now(), pagePath: opt.page[i % opt.page.length] });
+    pages.push({ i, page, cdp, joinedAt: Date.now(), pagePath: opt.page[i % opt.page.length] });
     if (kills.has(i)) {
       setTimeout(() => {
         killed.add(i);
@@ -115,16 +118,19 @@ try {
   await sleep(durationMs);
 
   const report = [];
-  for (const { i, page, joinedAt, pagePath } of pages) {
+  for (const { i, page, cdp, joinedAt, pagePath } of pages) {
     if (killed.has(i)) {
       report.push({ viewer: i, page: pagePath, killed: true });
       continue;
     }
     const s = await page.evaluate(() => window.p2pml.snapshot());
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const metric = (name) => metrics.find((m) => m.name === name)?.value ?? null;
     report.push({
       viewer: i,
       page: pagePath,
       watchedS: Math.round((Date.now() - joinedAt) / 1000),
+      cpuMs: Math.round((metric("TaskDuration") ?? 0) * 1000),
       httpBytes: s.httpBytes,
       p2pBytes: s.p2pBytes,
       uploadedBytes: s.uploadedBytes,

@@ -142,6 +142,7 @@ try {
       peersEver: s.peersEver,
       started: s.started,
       startupMs: s.startupMs,
+      latencyAtStartS: s.latencyAtStartS,
       stalls: s.stalls,
       stallMs: Math.round(s.stallMs),
       visibleStalls: s.visibleStalls,
@@ -155,6 +156,7 @@ try {
       uploadedBytesByPeer: s.uploadedBytesByPeer,
       trackerErrors: s.trackerErrors,
       recentSegments: s.recentSegments,
+      ...(opt.verbose ? { timeline: s.timeline } : {}),
       errors: s.errors,
     });
   }

@@ -47,6 +47,7 @@ const stats = {
   visibleStalls: 0,
   started: false,
   startupMs: null,
+  latencyAtStartS: null,
   errors: [],
   position: 0,
   live: null,
@@ -57,6 +58,7 @@ const stats = {
   positionAtSwitch: null,
   // The last few segments loaded, with their source (for failure reports).
   recentSegments: [],
+  timeline: [],
 };
 let engine = null;
 let hls = null;
@@ -84,6 +86,8 @@ video.addEventListener("playing", () => {
   if (!stats.started) {
     stats.started = true;
     stats.startupMs = Math.round(performance.now() - t0);
+    // How far behind the live edge playback began (null for VOD).
+    stats.latencyAtStartS = hls?.latency ? Math.round(hls.latency * 10) / 10 : null;
   }
   if (stallStart !== null) {
     const ms = performance.now() - stallStart;
@@ -119,6 +123,8 @@ function listen(p2pEngine) {
   p2pEngine.addEventListener("onSegmentLoaded", (d) => {
     if (d.downloadSource === "p2p") stats.segmentsP2P += 1;
     else stats.segmentsHttp += 1;
+    const t = Math.round((performance.now() - t0) / 100) / 10;
+    stats.timeline.push(`${t} ${d.downloadSource} ${d.segmentUrl?.split("/").slice(-3).join("/")}`);
     stats.recentSegments = [...stats.recentSegments.slice(-7), `${d.downloadSource} ${d.segmentUrl}`];
     if (stats.switched && d.downloadSource === "p2p" && hls) {
       // Segment URIs need not sit beside their playlist (the emulated live stream puts them

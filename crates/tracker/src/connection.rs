@@ -9,29 +9,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use p2pml_proto::identity::InfoHash;
 use p2pml_proto::tracker::{
     Action, ClientMessage, Failure, ScrapeRequest, ScrapeResponse, TrackerMessage,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::shard::{Event, Link};
 use crate::stats::CLOSE_REASONS;
+use crate::ws::{self, Incoming, WsError};
 use crate::{CloseReason, ConnId, Gate, REFUSAL_KINDS, Refusal, ServerConfig, Stats, shard_of};
 
-/// Bytes tungstenite reads from the socket at a time. Its default (128 KiB,
-/// zero-filled on first read) would cost 6 GiB over 50 000 connections; an
-/// announce with five real offers is about 8 KiB and takes two reads.
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes of frames gathered before they are written to the socket. Frames
-/// queued together go out in one write up to this size.
-const WRITE_BUFFER: usize = 8 * 1024;
-/// Queued messages written before one flush.
-const WRITE_BATCH: usize = 16;
+/// Bytes of queued frames gathered into one write.
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
+
+/// What a connection's queue carries: boxed, so that an idle connection's
+/// queue costs pointers, not messages.
+pub(crate) enum Out {
+    /// A tracker message, serialized by the connection's task.
+    Message(TrackerMessage),
+    /// The reply to a client's ping.
+    Pong(Vec<u8>),
+}
 
 /// What the connection tasks count; the shards count the swarm work.
 #[derive(Default)]
@@ -103,26 +103,21 @@ pub(crate) struct Shared {
 type Step = Result<(), CloseReason>;
 
 /// One client, from handshake to close.
-pub(crate) async fn run<S>(stream: S, conn: ConnId, shared: Arc<Shared>)
+pub(crate) async fn run<S>(mut stream: S, conn: ConnId, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let config = &shared.config;
-    let max = config.tracker.max_message_len;
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max));
-    let handshake = tokio::time::timeout(
-        Duration::from_secs(config.handshake_timeout_secs),
-        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
-    );
-    let Ok(Ok(ws)) = handshake.await else {
-        tracing::debug!(?conn, "WebSocket handshake failed or timed out");
-        return;
+    let handshake = Duration::from_secs(config.handshake_timeout_secs);
+    let early = match ws::accept(&mut stream, handshake).await {
+        Ok(early) => early,
+        Err(e) => {
+            tracing::debug!(?conn, error = %e, "WebSocket handshake failed");
+            return;
+        }
     };
-    let (mut sink, mut source) = ws.split();
+    let (reader, mut writer) = tokio::io::split(stream);
+    let write_timeout = Duration::from_secs(config.write_timeout_secs);
     let counters = &shared.counters;
     if !counters.open(config.tracker.max_connections) {
         let refusal = Refusal::TooManyConnections(config.tracker.max_connections);
@@ -130,10 +125,16 @@ where
         counters.refused(&refusal);
         counters.closed(CloseReason::Refused);
         shared.changed.notify_one();
-        let failure = failure(None, refusal);
+        let mut goodbye = Vec::new();
+        ws::frame(
+            &mut goodbye,
+            ws::TEXT,
+            failure(None, refusal).to_json().as_bytes(),
+        );
+        ws::frame(&mut goodbye, ws::CLOSE, &[]);
         let goodbye = async {
-            sink.send(Message::text(failure.to_json())).await?;
-            sink.send(Message::Close(None)).await
+            writer.write_all(&goodbye).await?;
+            writer.flush().await
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
         return;
@@ -141,12 +142,12 @@ where
     shared.changed.notify_one();
     tracing::debug!(?conn, "connected");
 
-    let (outbound, mut queue) = mpsc::channel::<Box<TrackerMessage>>(config.outbound_queue.max(1));
+    let (outbound, mut queue) = mpsc::channel::<Box<Out>>(config.outbound_queue.max(1));
     let link = Link {
         outbound,
         kill: Arc::new(Notify::new()),
     };
-    let mut reader = Reader {
+    let mut state = Reader {
         conn,
         shared: &shared,
         gate: Gate::new(Instant::now(), &config.tracker),
@@ -154,30 +155,33 @@ where
         touched: Vec::new(),
     };
     let idle = Duration::from_secs(config.idle_timeout_secs);
-    let write_timeout = Duration::from_secs(config.write_timeout_secs);
     let mut stop = shared.stop.clone();
     let reason = {
         let read = async {
+            let mut frames = match ws::Reader::new(reader, config.tracker.max_message_len, &early) {
+                Ok(frames) => frames,
+                Err(_) => return CloseReason::Protocol,
+            };
+            drop(early);
             loop {
-                let message = match tokio::time::timeout(idle, source.next()).await {
+                let message = match tokio::time::timeout(idle, frames.next()).await {
                     Err(_) => return CloseReason::Idle,
-                    Ok(None | Some(Err(WsError::ConnectionClosed | WsError::Io(_)))) => {
-                        return CloseReason::Client;
-                    }
-                    Ok(Some(Err(e))) => {
+                    Ok(Ok(None) | Err(WsError::Io(_))) => return CloseReason::Client,
+                    Ok(Err(e @ WsError::Protocol(_))) => {
                         tracing::debug!(?conn, error = %e, "WebSocket protocol error");
                         return CloseReason::Protocol;
                     }
-                    Ok(Some(Ok(message))) => message,
+                    Ok(Ok(Some(message))) => message,
                 };
                 let step = match message {
-                    Message::Text(text) => reader.text(text.as_str()).await,
-                    Message::Binary(_) => {
-                        let refusal = reader.gate.binary(Instant::now(), &config.tracker);
-                        reader.refuse(None, refusal)
+                    Incoming::Text(text) => state.text(&text).await,
+                    Incoming::Binary => {
+                        let refusal = state.gate.binary(Instant::now(), &config.tracker);
+                        state.refuse(None, refusal)
                     }
-                    Message::Close(_) => return CloseReason::Client,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    Incoming::Ping(payload) => state.push(Out::Pong(payload)),
+                    Incoming::Pong => Ok(()),
+                    Incoming::Close => return CloseReason::Client,
                 };
                 if let Err(reason) = step {
                     return reason;
@@ -186,15 +190,17 @@ where
         };
         let write = async {
             while let Some(first) = queue.recv().await {
-                let batch = async {
-                    sink.feed(Message::text(first.to_json())).await?;
-                    for _ in 1..WRITE_BATCH {
-                        let Ok(next) = queue.try_recv() else { break };
-                        sink.feed(Message::text(next.to_json())).await?;
-                    }
-                    sink.flush().await
+                let mut bytes = Vec::new();
+                encode(&mut bytes, &first);
+                while bytes.len() < WRITE_BATCH_BYTES {
+                    let Ok(next) = queue.try_recv() else { break };
+                    encode(&mut bytes, &next);
+                }
+                let sent = async {
+                    writer.write_all(&bytes).await?;
+                    writer.flush().await
                 };
-                match tokio::time::timeout(write_timeout, batch).await {
+                match tokio::time::timeout(write_timeout, sent).await {
                     Err(_) => return CloseReason::WriteTimeout,
                     Ok(Err(_)) => return CloseReason::Client,
                     Ok(Ok(())) => {}
@@ -212,14 +218,28 @@ where
     };
     tracing::debug!(?conn, reason = reason.label(), "disconnected");
     // A best-effort close frame; a peer that does not read gets none.
-    let _ = tokio::time::timeout(Duration::from_millis(500), sink.send(Message::Close(None))).await;
-    for (shard, touched) in shared.shards.iter().zip(&reader.touched) {
+    let mut close = Vec::new();
+    ws::frame(&mut close, ws::CLOSE, &[]);
+    let close = async {
+        writer.write_all(&close).await?;
+        writer.flush().await
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), close).await;
+    for (shard, touched) in shared.shards.iter().zip(&state.touched) {
         if *touched {
             let _ = shard.send(Event::Closed(conn)).await;
         }
     }
     counters.close(reason);
     shared.changed.notify_one();
+}
+
+/// Appends one queued item as a frame.
+fn encode(bytes: &mut Vec<u8>, out: &Out) {
+    match out {
+        Out::Message(message) => ws::frame(bytes, ws::TEXT, message.to_json().as_bytes()),
+        Out::Pong(payload) => ws::frame(bytes, ws::PONG, payload),
+    }
 }
 
 /// The reading half's state: admission, and which shards know the connection.
@@ -302,21 +322,21 @@ impl Reader<'_> {
         }
         self.shared.counters.scrapes.fetch_add(1, Ordering::Relaxed);
         self.shared.changed.notify_one();
-        self.push(TrackerMessage::Scrape(ScrapeResponse {
+        self.push(Out::Message(TrackerMessage::Scrape(ScrapeResponse {
             files,
             min_request_interval_secs: None,
-        }))
+        })))
     }
 
     fn refuse(&self, action: Option<Action>, refusal: Refusal) -> Step {
         self.shared.counters.refused(&refusal);
         self.shared.changed.notify_one();
-        self.push(failure(action, refusal))
+        self.push(Out::Message(failure(action, refusal)))
     }
 
     /// Queues a reply of this task's own; a full queue means a slow reader.
-    fn push(&self, message: TrackerMessage) -> Step {
-        match self.link.outbound.try_send(Box::new(message)) {
+    fn push(&self, out: Out) -> Step {
+        match self.link.outbound.try_send(Box::new(out)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(CloseReason::SlowReader),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(CloseReason::Shutdown),

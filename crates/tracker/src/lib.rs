@@ -25,6 +25,7 @@ mod shard;
 mod state;
 mod stats;
 mod swarm;
+mod ws;
 
 pub use config::{MAX_WORKERS, ServerConfig, TlsFiles, TrackerConfig};
 pub use gate::Gate;

@@ -171,11 +171,18 @@ impl Server {
             let _ = stream.set_nodelay(true);
             next_id += 1;
             let conn = ConnId(next_id);
-            let (shared, tls) = (shared.clone(), tls.clone());
-            tokio::spawn(async move {
-                match tls {
-                    None => crate::connection::run(stream, conn, shared).await,
-                    Some(tls) => {
+            let shared = shared.clone();
+            // One spawn per kind of stream: a task is as large as its future,
+            // and the TLS one is several times the plain one.
+            match tls.clone() {
+                None => {
+                    tokio::spawn(async move {
+                        crate::connection::run(stream, conn, shared).await;
+                        drop(slot);
+                    });
+                }
+                Some(tls) => {
+                    tokio::spawn(async move {
                         let limit = Duration::from_secs(shared.config.handshake_timeout_secs);
                         match tokio::time::timeout(limit, tls.accept(stream)).await {
                             Ok(Ok(stream)) => crate::connection::run(stream, conn, shared).await,
@@ -184,10 +191,10 @@ impl Server {
                             }
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
-                    }
+                        drop(slot);
+                    });
                 }
-                drop(slot);
-            });
+            }
         }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);

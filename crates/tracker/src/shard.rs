@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use p2pml_proto::identity::InfoHash;
-use p2pml_proto::tracker::{ClientMessage, ScrapeStats, TrackerMessage};
+use p2pml_proto::tracker::{ClientMessage, ScrapeStats};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::connection::Out;
 use crate::{ConnId, Stats, Tracker};
 
 /// Events queued for one shard. Connection tasks wait when it is full, which
@@ -38,7 +39,7 @@ pub fn shard_of(info_hash: &InfoHash, shards: usize) -> usize {
 /// What a shard needs to write to a connection and to end it.
 #[derive(Clone)]
 pub(crate) struct Link {
-    pub(crate) outbound: mpsc::Sender<Box<TrackerMessage>>,
+    pub(crate) outbound: mpsc::Sender<Box<Out>>,
     /// Notified when a shard drops the connection (its queue was full).
     pub(crate) kill: Arc<Notify>,
 }
@@ -157,7 +158,11 @@ fn apply(tracker: &mut Tracker, links: &mut HashMap<ConnId, Link>, now: Instant,
         let Some(link) = links.get(&conn) else {
             continue;
         };
-        if link.outbound.try_send(Box::new(message)).is_err() {
+        if link
+            .outbound
+            .try_send(Box::new(Out::Message(message)))
+            .is_err()
+        {
             // Full (a slow reader) or closed (it is ending): either way this
             // shard stops serving it; its task counts why it closed.
             tracing::debug!(

@@ -1,7 +1,10 @@
 //! Project automation. `cargo xtask test` runs every test tier and gate, and
 //! installs what they need (npm packages, the wasm32 target) on a fresh
-//! machine; `.ci/run` runs exactly that.
+//! machine; `.ci/run` runs exactly that. `cargo xtask bench-tracker` runs the
+//! tracker benchmark (see `bench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,8 +31,13 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         _ => {
-            eprintln!("usage: cargo xtask test    # every test tier and gate (what CI runs)");
+            eprintln!(
+                "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
+                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
+                 \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
+            );
             std::process::exit(2);
         }
     }

@@ -165,8 +165,12 @@ impl Tracker {
     }
 
     /// A new connection. Refused past `max_connections`; the caller then
-    /// sends the refusal as a failure and closes the socket.
+    /// sends the refusal as a failure and closes the socket. Connecting an
+    /// open connection again changes nothing (its peers stay its own).
     pub fn connect(&mut self, now: Instant, conn: ConnId) -> Result<(), Refusal> {
+        if self.connections.contains_key(&conn) {
+            return Ok(());
+        }
         if self.connections.len() >= self.config.max_connections {
             return Err(self.count(Refusal::TooManyConnections(self.config.max_connections)));
         }
@@ -203,25 +207,26 @@ impl Tracker {
     }
 
     /// A text frame from a connection: rate-limited, size-checked, parsed
-    /// and handled. Refusals come back as failures to the sender.
+    /// and handled. Refusals come back as failures to the sender; frames
+    /// from a connection that is not open are dropped.
     pub fn receive_text(&mut self, now: Instant, conn: ConnId, text: &str) -> Outgoing {
-        let checked = match self.connections.get_mut(&conn) {
-            Some(c) => c.gate.text(now, &self.config, text),
-            // Not open: `handle` drops it.
-            None => ClientMessage::parse(text).map_err(Refusal::Malformed),
+        // Not open: nobody to answer, as in `handle`.
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Vec::new();
         };
-        match checked {
+        match c.gate.text(now, &self.config, text) {
             Ok(message) => self.handle(now, conn, message),
             Err(refusal) => self.refuse(conn, None, None, refusal),
         }
     }
 
     /// A binary frame: always refused (after the rate limit counts it).
+    /// Frames from a connection that is not open are dropped.
     pub fn receive_binary(&mut self, now: Instant, conn: ConnId) -> Outgoing {
-        let refusal = match self.connections.get_mut(&conn) {
-            Some(c) => c.gate.binary(now, &self.config),
-            None => Refusal::Binary,
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Vec::new();
         };
+        let refusal = c.gate.binary(now, &self.config);
         self.refuse(conn, None, None, refusal)
     }
 

@@ -294,21 +294,33 @@ fn table(rows: &[(&Case, Value, String)], files: usize, timing: (u64, u64, u64))
     let mut out = String::new();
     let _ = writeln!(
         out,
+        "responses/s = announce responses + relayed offers + relayed answers received by the peers in the window \
+         (aquatic_ws's announce responses to answers are matched and left out); p50/p99: announce sent to its response; \
+         RSS per peer = (RSS idle after the run - RSS before connecting) / peers; load avg = the machine's 1-minute load before the case."
+    );
+    let _ = writeln!(
+        out,
         "Loopback, 2-core machine; generator: 1 thread, 20 peers per swarm, 5 offers of 1.5 KB per announce (numwant 5), closed loop; \
          warm-up {} s, window {} s, idle {} s; open-file hard limit {files}.",
         timing.0, timing.1, timing.2
     );
     let _ = writeln!(
         out,
-        "| server | workers | conns | connected | responses/s | p50 ms | p99 ms | RSS idle MB | RSS/peer KB | server CPU s | gen CPU s | load avg |"
+        "| server | workers | conns | connected | responses/s | p50 ms | p99 ms | RSS idle MB | RSS/peer KB | server CPU s | responses per server CPU s | gen CPU s | load avg |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (case, r, load) in rows {
         let num = |k: &str| r.get(k).and_then(Value::as_f64);
         let fmt =
             |v: Option<f64>, digits: usize| v.map_or("–".to_owned(), |v| format!("{v:.digits$}"));
         let mb = num("server_rss_idle").map(|b| b / 1e6);
         let per_peer = num("server_rss_per_peer").map(|b| b / 1e3);
+        // Robust to other load on the machine: what one CPU second buys.
+        let per_cpu = num("responses_per_sec")
+            .zip(num("window_secs"))
+            .zip(num("server_cpu_secs"))
+            .filter(|&(_, cpu)| cpu > 0.0)
+            .map(|((rate, window), cpu)| rate * window / cpu);
         let conns = if case.idle_only {
             format!("{} idle", case.connections)
         } else {
@@ -316,7 +328,7 @@ fn table(rows: &[(&Case, Value, String)], files: usize, timing: (u64, u64, u64))
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {conns} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {conns} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             case.kind.name(),
             case.workers,
             fmt(num("connected"), 0),
@@ -334,6 +346,7 @@ fn table(rows: &[(&Case, Value, String)], files: usize, timing: (u64, u64, u64))
             } else {
                 fmt(num("server_cpu_secs"), 1)
             },
+            fmt(per_cpu, 0),
             if case.idle_only {
                 "–".into()
             } else {

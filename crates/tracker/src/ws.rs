@@ -287,18 +287,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// The unmasked payload, in a buffer of its exact length.
     async fn payload(&mut self, header: &Header) -> Result<Vec<u8>, WsError> {
-        let mut payload = vec![0u8; header.len];
+        let mut payload = Vec::with_capacity(header.len);
         let buffered = (self.end - self.start).min(header.len);
-        if let (Some(dst), Some(src)) = (
-            payload.get_mut(..buffered),
-            self.ahead.get(self.start..self.start + buffered),
-        ) {
-            dst.copy_from_slice(src);
-        }
+        payload.extend_from_slice(
+            self.ahead
+                .get(self.start..self.start + buffered)
+                .unwrap_or_default(),
+        );
         self.start += buffered;
-        if let Some(rest) = payload.get_mut(buffered..) {
-            if !rest.is_empty() {
-                self.io.read_exact(rest).await?;
+        // The rest straight from the socket into the spare capacity (not
+        // zeroed first: a large message is read once, written once).
+        while payload.len() < header.len {
+            let mut rest = (&mut self.io).take((header.len - payload.len()) as u64);
+            if rest.read_buf(&mut payload).await? == 0 {
+                return Err(WsError::Protocol("closed inside a frame"));
             }
         }
         unmask(&mut payload, header.mask);

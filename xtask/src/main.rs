@@ -1,7 +1,10 @@
 //! Project automation. `cargo xtask test` runs every test tier and gate, and
 //! installs what they need (npm packages, the wasm32 target) on a fresh
-//! machine; `.ci/run` runs exactly that.
+//! machine; `.ci/run` runs exactly that. `cargo xtask bench-tracker` runs the
+//! tracker benchmark (see `bench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,9 +36,14 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test(),
         Some("build-web") => web::build_web(),
         Some("bench-browser") => bench_browser::bench_browser(),
+        Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask test        # every test tier and gate (what CI runs)\n       cargo xtask build-web   # wasm engine + browser packages, with sizes\n       cargo xtask bench-browser   # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)"
+                "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
+                 cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
+                 cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)\n       \
+                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
+                 \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
             );
             std::process::exit(2);
         }

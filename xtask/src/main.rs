@@ -93,6 +93,21 @@ fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Three viewers with our package, 5 s apart, 30 s: every one after the
+/// first gets P2P bytes, none stalls.
+const OURS_3_VIEWERS: &[&str] = &[
+    "--page",
+    "/web/ours.html",
+    "--viewers",
+    "3",
+    "--spacing",
+    "5",
+    "--duration",
+    "30",
+    "--expect-p2p",
+    "--expect-no-stalls",
+];
+
 /// The browser tier (`tests/browser/e2e.sh STREAM ARGS…`, with `p2pml
 /// tracker`, in a loopback-only network namespace): what it proves, the
 /// stream, and the runner's arguments. About a minute each.
@@ -113,50 +128,17 @@ const BROWSER_RUNS: &[(&str, &str, &[&str])] = &[
     (
         "3 viewers with our package share live HLS (MPEG-TS), no stalls",
         "/live/20/hls-ts/master.m3u8",
-        &[
-            "--page",
-            "/web/ours.html",
-            "--viewers",
-            "3",
-            "--spacing",
-            "5",
-            "--duration",
-            "30",
-            "--expect-p2p",
-            "--expect-no-stalls",
-        ],
+        OURS_3_VIEWERS,
     ),
     (
         "3 viewers with our package share live HLS (fMP4, audio as its own swarm), no stalls",
         "/live/20/hls-fmp4/master.m3u8",
-        &[
-            "--page",
-            "/web/ours.html",
-            "--viewers",
-            "3",
-            "--spacing",
-            "5",
-            "--duration",
-            "30",
-            "--expect-p2p",
-            "--expect-no-stalls",
-        ],
+        OURS_3_VIEWERS,
     ),
     (
         "3 viewers with our package share VOD, no stalls",
         "/hls-ts/master.m3u8",
-        &[
-            "--page",
-            "/web/ours.html",
-            "--viewers",
-            "3",
-            "--spacing",
-            "5",
-            "--duration",
-            "30",
-            "--expect-p2p",
-            "--expect-no-stalls",
-        ],
+        OURS_3_VIEWERS,
     ),
     (
         "mixed swarm: 2 P2P Media Loader 2.3.1 + 2 of ours trade segments both ways (VOD)",
@@ -225,14 +207,11 @@ fn npm_packages_current() -> bool {
     matches!((modified(&installed), modified(&lock)), (Some(i), Some(l)) if i >= l)
 }
 
-fn test() -> anyhow::Result<()> {
-    let started = Instant::now();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-
-    // Installs, idempotent: what a fresh machine lacks.
-    if ci || !npm_packages_current() {
+/// The npm packages (when `npm` is true) and the wasm32 target.
+fn install_tools(npm: bool) -> anyhow::Result<()> {
+    if npm {
         run(
-            "npm packages (P2P Media Loader for interop tests)",
+            "npm packages (P2P Media Loader, typescript, esbuild, binaryen)",
             "npm",
             &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
             &[],
@@ -243,7 +222,15 @@ fn test() -> anyhow::Result<()> {
         "rustup",
         &["target", "add", "wasm32-unknown-unknown"],
         &[],
-    )?;
+    )
+}
+
+fn test() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+
+    // Installs, idempotent: what a fresh machine lacks.
+    install_tools(ci || !npm_packages_current())?;
 
     // Gates.
     run("format", "cargo", &["fmt", "--all", "--check"], &[])?;

@@ -21,20 +21,7 @@ pub(crate) fn wasm_out_dir() -> PathBuf {
 
 /// Builds the wasm module and the packages; prints sizes.
 pub(crate) fn build_web() -> anyhow::Result<()> {
-    if !root().join("node_modules/binaryen/bin/wasm-opt").exists() {
-        run(
-            "npm packages (binaryen, typescript)",
-            "npm",
-            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            &[],
-        )?;
-    }
-    run(
-        "wasm32 target",
-        "rustup",
-        &["target", "add", "wasm32-unknown-unknown"],
-        &[],
-    )?;
+    crate::install_tools(!root().join("node_modules/binaryen/bin/wasm-opt").exists())?;
     run(
         "engine for the browser",
         "cargo",

@@ -101,8 +101,9 @@ pub struct CommonConfig {
     /// a whole swarm in about one download time plus a few link latencies,
     /// instead of one download time per hop.
     pub relay: bool,
-    /// After joining a swarm, how long we wait for a first peer before
-    /// seeding new segments over HTTP alone; segments the player needs soon
+    /// After playback starts, how long we wait for a first peer before
+    /// seeding new segments over HTTP alone (a later rendition switch has
+    /// no grace: the player is running); segments the player needs soon
     /// are fetched over HTTP regardless. In Chromium every newcomer to a
     /// 20-segment live window fetched all of it within half a second, before
     /// the tracker had introduced it to the peers who held it: a 3 s grace

@@ -723,9 +723,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 let Some(sw) = self.swarms.get(&stream) else {
                     return Plan::Wait;
                 };
-                let grace_end = sw.joined_at + self.config.common.seeding_grace;
+                // From the start of playback, not of this swarm: after a
+                // rendition switch the player is running and cannot wait.
+                let grace_end = self.loaders.get(t).started + self.config.common.seeding_grace;
                 if peers == 0 && now < grace_end {
-                    // Just joined and alone so far: peers may hold all of it.
+                    // Just started and alone so far: peers may hold all of it.
                     self.check_at(grace_end);
                     return Plan::Wait;
                 }

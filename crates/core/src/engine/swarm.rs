@@ -111,9 +111,6 @@ pub(crate) struct Swarm<P> {
     linger_until: Option<Instant>,
     /// The relaying ids our peers were last told.
     relaying_sent: Vec<i64>,
-    /// When we joined: seeding waits for the first peers (see
-    /// [`crate::config::CommonConfig::seeding_grace`]).
-    pub(crate) joined_at: Instant,
 }
 
 impl<P> Swarm<P> {
@@ -225,7 +222,6 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 conns: BTreeMap::new(),
                 linger_until: None,
                 relaying_sent: Vec::new(),
-                joined_at: now,
             },
         );
         for tracker in 0..self.trackers.len() {

@@ -131,7 +131,11 @@ function listen(p2pEngine) {
       // under /pass-k/), so match the rendition's directory name: ".../480p/index.m3u8" → "/480p/".
       const url = hls.levels[switchTo]?.url?.[0];
       const dir = url ? new URL(".", url).pathname.split("/").filter(Boolean).pop() : null;
-      if (dir && d.segmentUrl?.includes(`/${dir}/`)) stats.p2pBytesAfterSwitch += d.bytesLength;
+      // A segment without a URL is one a peer announced beyond our copy of the live playlist:
+      // the engine fetches those for the stream being played, which is now the new level's.
+      const ours =
+        d.segmentUrl === undefined ? hls.currentLevel === switchTo : dir && d.segmentUrl.includes(`/${dir}/`);
+      if (ours) stats.p2pBytesAfterSwitch += d.bytesLength;
     }
   });
   p2pEngine.addEventListener("onSegmentError", () => {

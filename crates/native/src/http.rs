@@ -147,7 +147,7 @@ impl HttpClient {
     /// [`HttpError`] for network errors, error statuses and bodies over
     /// the configured limit.
     pub async fn get_text(&self, url: &str) -> Result<TextResponse, HttpError> {
-        let mut response = self.get(url, None).await?;
+        let response = self.get(url, None).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(HttpError::Status {
@@ -156,6 +156,19 @@ impl HttpClient {
             });
         }
         let final_url = response.url().to_string();
+        let text = self.read_text(url, response).await?;
+        Ok(TextResponse { final_url, text })
+    }
+
+    /// Reads a response body as text, up to the manifest size limit.
+    ///
+    /// # Errors
+    /// [`HttpError`] for a broken body or one over the limit.
+    pub async fn read_text(
+        &self,
+        url: &str,
+        mut response: reqwest::Response,
+    ) -> Result<String, HttpError> {
         let limit = self.config.max_manifest_bytes;
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -171,10 +184,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(TextResponse {
-            final_url,
-            text: String::from_utf8_lossy(&body).into_owned(),
-        })
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     /// One attempt, no retry: the engine's fetches.

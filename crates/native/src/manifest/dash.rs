@@ -23,6 +23,8 @@ const MAX_SEGMENTS: usize = 10_000;
 /// A parsed MPD.
 #[derive(Debug, Clone)]
 pub struct DashManifest {
+    /// The MPD-level base URL: the MPD's URL, or its top `BaseURL` resolved.
+    pub base: Url,
     /// `type="dynamic"`.
     pub dynamic: bool,
     /// How often a dynamic MPD should be fetched again.
@@ -147,6 +149,7 @@ pub fn parse(text: &str, mpd_url: &Url, now_unix: f64) -> Result<DashManifest, M
         ));
     }
     Ok(DashManifest {
+        base,
         dynamic,
         minimum_update_period: mpd.minimumUpdatePeriod,
         renditions,

@@ -415,10 +415,10 @@ impl Host {
             Output::CreateOffer { conn } => self.open_conn(conn, None),
             Output::CreateAnswer { conn, offer } => self.open_conn(conn, Some(offer)),
             Output::AcceptAnswer { conn, answer } => {
-                self.to_conn(conn, ConnCmd::AcceptAnswer(answer))
+                self.send_to_conn(conn, ConnCmd::AcceptAnswer(answer))
             }
-            Output::Send { conn, data } => self.to_conn(conn, ConnCmd::Send(data)),
-            Output::QueryBuffered { conn } => self.to_conn(conn, ConnCmd::QueryBuffered),
+            Output::Send { conn, data } => self.send_to_conn(conn, ConnCmd::Send(data)),
+            Output::QueryBuffered { conn } => self.send_to_conn(conn, ConnCmd::QueryBuffered),
             Output::Close { conn } => {
                 if let Some(tx) = self.conns.get(&conn) {
                     if tx.try_send(ConnCmd::Close).is_ok() {
@@ -455,7 +455,7 @@ impl Host {
         self.conns.insert(conn, tx);
     }
 
-    fn to_conn(&mut self, conn: ConnId, cmd: ConnCmd) {
+    fn send_to_conn(&mut self, conn: ConnId, cmd: ConnCmd) {
         let sent = self
             .conns
             .get(&conn)

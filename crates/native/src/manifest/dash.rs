@@ -470,7 +470,8 @@ pub fn fill_template(
 
 #[expect(
     clippy::cast_precision_loss,
-    reason = "media times and counts fit in 2^53"
+    clippy::cast_possible_truncation,
+    reason = "media times and counts fit in 2^53; floors and ceils of non-negative values"
 )]
 fn template_segments(
     ctx: &PeriodCtx<'_>,
@@ -543,7 +544,9 @@ fn template_segments(
         ManifestError::Dash("SegmentTemplate with neither duration nor SegmentTimeline".into())
     })? / timescale;
     let Some(until) = until else {
-        return Err(ManifestError::Dash("static MPD without a duration".into()));
+        return Err(ManifestError::Dash(
+            "neither a duration (static) nor an availabilityStartTime (dynamic)".into(),
+        ));
     };
     let first = if ctx.dynamic && from.is_finite() {
         ((from - ctx.start) / duration).floor().max(0.0) as u64

@@ -15,7 +15,7 @@ use super::{CodecKind, ManifestError, Rendition, Segment, codecs_of, resolve};
 #[derive(Debug, Clone)]
 pub enum HlsPlaylist {
     /// A multivariant playlist.
-    Master(HlsMaster),
+    Master(Box<HlsMaster>),
     /// A media playlist.
     Media(Box<MediaPlaylist>),
 }
@@ -39,7 +39,9 @@ pub fn parse(text: &str, base: &Url) -> Result<HlsPlaylist, ManifestError> {
         return Err(ManifestError::Hls("no #EXTM3U header".into()));
     }
     match m3u8_rs::parse_playlist_res(text.as_bytes()) {
-        Ok(Playlist::MasterPlaylist(master)) => Ok(HlsPlaylist::Master(describe(master, base)?)),
+        Ok(Playlist::MasterPlaylist(master)) => {
+            Ok(HlsPlaylist::Master(Box::new(describe(master, base)?)))
+        }
         Ok(Playlist::MediaPlaylist(media)) => Ok(HlsPlaylist::Media(Box::new(media))),
         Err(e) => Err(ManifestError::Hls(e.to_string())),
     }
@@ -56,6 +58,9 @@ fn describe(playlist: MasterPlaylist, base: &Url) -> Result<HlsMaster, ManifestE
     let mut renditions = Vec::new();
     let variants: Vec<_> = playlist.variants.iter().filter(|v| !v.is_i_frame).collect();
     for v in &variants {
+        if v.uri.trim().is_empty() {
+            return Err(ManifestError::Hls("EXT-X-STREAM-INF without a URI".into()));
+        }
         // hls.js: bitrate is BANDWIDTH, or AVERAGE-BANDWIDTH; with a zero
         // bitrate the integration leaves every other field out.
         let bitrate = if v.bandwidth > 0 {
@@ -224,6 +229,9 @@ pub fn segments(
         .zip(starts.iter().zip(&durations))
         .enumerate()
     {
+        if s.uri.trim().is_empty() {
+            return Err(ManifestError::Hls(format!("segment {i} without a URI")));
+        }
         let url = resolve(base, &s.uri)?.to_string();
         let byte_range = match &s.byte_range {
             None => None,

@@ -100,7 +100,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn presentation(&self, manifest: &str) -> Result<Arc<Presentation>, Reply> {
+    fn presentation(&self, manifest: &str) -> Result<Arc<Presentation>, Box<Reply>> {
         let mut all = self
             .presentations
             .lock()
@@ -109,13 +109,13 @@ impl Shared {
             return Ok(p.clone());
         }
         if all.len() >= self.config.max_presentations {
-            return Err(text(
+            return Err(Box::new(text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many presentations\n",
-            ));
+            )));
         }
         let engine = NativeEngine::start(self.config.native.clone())
-            .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")))?;
+            .map_err(|e| Box::new(text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"))))?;
         let mut by_id = self
             .by_id
             .lock()
@@ -156,7 +156,7 @@ impl Shared {
 /// let mut config = ProxyConfig::default();
 /// config.native.engine.common.announce_trackers = vec!["ws://127.0.0.1:8000".into()];
 /// let proxy = Proxy::bind("127.0.0.1:0", config).await?;
-/// let base = format!("http://{}", proxy.local_addr());
+/// let base = format!("http://{}", proxy.local_addr()?);
 /// println!("play {}", manifest_url(&base, "http://127.0.0.1:8080/hls-ts/master.m3u8"));
 /// proxy.run(std::future::pending()).await
 /// # }
@@ -411,19 +411,19 @@ fn raw_uri(base: &str, pid: u32, url: &str) -> String {
 
 /// Fetches a manifest or playlist: the text and the URL after redirects,
 /// or the reply to give the player (the origin's error as it came).
-async fn fetch_text(p: &Presentation, url: &str) -> Result<(String, Url), Reply> {
+async fn fetch_text(p: &Presentation, url: &str) -> Result<(String, Url), Box<Reply>> {
     let http = p.engine.http();
     let response = match http.get(url, None).await {
         Ok(r) => r,
-        Err(e) => return Err(text(StatusCode::BAD_GATEWAY, &format!("{e}\n"))),
+        Err(e) => return Err(Box::new(text(StatusCode::BAD_GATEWAY, &format!("{e}\n")))),
     };
     if !response.status().is_success() {
-        return Err(relay(response));
+        return Err(Box::new(relay(response)));
     }
     let final_url = response.url().clone();
     match http.read_text(url, response).await {
         Ok(t) => Ok((t, final_url)),
-        Err(e) => Err(text(StatusCode::BAD_GATEWAY, &format!("{e}\n"))),
+        Err(e) => Err(Box::new(text(StatusCode::BAD_GATEWAY, &format!("{e}\n")))),
     }
 }
 
@@ -434,11 +434,11 @@ fn looks_like_dash(text: &str, url: &Url) -> bool {
 async fn manifest(shared: &Shared, url: &str, base: &str) -> Reply {
     let p = match shared.presentation(url) {
         Ok(p) => p,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let (text, final_url) = match fetch_text(&p, url).await {
         Ok(t) => t,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     if looks_like_dash(&text, &final_url) {
         return dash_manifest(&p, &text, &final_url, base).await;
@@ -489,7 +489,7 @@ async fn media_playlist(p: &Presentation, stream: StreamId, base: &str) -> Reply
     };
     let (text, final_url) = match fetch_text(p, &uri).await {
         Ok(t) => t,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     match hls::parse(&text, &final_url) {
         Ok(hls::HlsPlaylist::Media(media)) => {

@@ -68,12 +68,15 @@ impl PlaybackEstimate {
     }
 }
 
+/// A resource and byte range a player may ask for.
+type UrlKey = (String, Option<Range<u64>>);
+
 /// The mutable part of a presentation.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) streams: BTreeMap<StreamId, StreamState>,
     /// DASH: (URL, byte range) → segment.
-    pub(crate) urls: HashMap<(String, Option<Range<u64>>), (StreamId, i64)>,
+    pub(crate) urls: HashMap<UrlKey, (StreamId, i64)>,
     /// DASH: what segment paths are relative to (the MPD's own base).
     pub(crate) dash_base: Option<url::Url>,
     playback: PlaybackEstimate,

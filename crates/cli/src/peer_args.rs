@@ -42,8 +42,8 @@ pub(crate) struct PeerArgs {
 }
 
 impl PeerArgs {
-    pub(crate) fn config(&self) -> NativeConfig {
-        let mut config = NativeConfig::default();
+    /// Sets what the options name, keeping the rest of `config`.
+    pub(crate) fn apply(&self, config: &mut NativeConfig) {
         config.engine.common.announce_trackers = self.trackers.clone();
         config.engine.common.swarm_id = self.swarm_id.clone();
         if let Some(n) = self.max_peers {
@@ -67,7 +67,6 @@ impl PeerArgs {
                 credential: self.turn_credential.clone(),
             }))
             .collect();
-        config
     }
 }
 

@@ -26,10 +26,8 @@ pub(crate) fn run(args: &ProxyArgs, out: &mut impl Write) -> anyhow::Result<()> 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = peer_args::shutdown_signal()?;
-        let config = ProxyConfig {
-            native: args.peer.config(),
-            ..ProxyConfig::default()
-        };
+        let mut config = ProxyConfig::default();
+        args.peer.apply(&mut config.native);
         let proxy = Proxy::bind(args.listen, config)
             .await
             .with_context(|| format!("binding {}", args.listen))?;

@@ -28,8 +28,10 @@ pub(crate) fn run(args: &SeedArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = peer_args::shutdown_signal()?;
+        let mut native = p2pml_native::NativeConfig::default();
+        args.peer.apply(&mut native);
         let seeder = Seeder::start(SeedConfig {
-            native: args.peer.config(),
+            native,
             manifest: args.url.clone(),
             renditions: args.renditions.clone(),
         })

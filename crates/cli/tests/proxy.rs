@@ -132,25 +132,23 @@ fn stat(json: &str, key: &str) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
-    if !ffmpeg_available() {
-        return;
-    }
-    // 13 segments of 2 s in: the window is 13..=32 and ffmpeg starts three
-    // from the end, at segment 30, the first of the loop's second pass, so
-    // no player crosses the wrap-around (a timestamp jump that ffmpeg
-    // reports as corrupt packets, with or without the proxy).
-    let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
-    let manifest = format!("{origin}/live/20/hls-ts/master.m3u8");
-    let proxies: Vec<(Killed, String)> = (0..3).map(|_| proxy(&tracker)).collect();
+/// Tests here run one at a time: each keeps three players and three
+/// proxies busy in real time, and the machine has two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Three proxies, joined 5 s apart, each read by `ffmpeg -re` for
+/// `seconds`; returns each proxy's `/stats` after its player finished,
+/// having checked that every player ended cleanly and every proxy after
+/// the first got bytes from its peers.
+fn three_players(manifest: &str, tracker: &str, seconds: u32) -> Vec<String> {
+    let proxies: Vec<(Killed, String)> = (0..3).map(|_| proxy(tracker)).collect();
     let started = Instant::now();
     let mut players = Vec::new();
     for (i, (_, base)) in proxies.iter().enumerate() {
         std::thread::sleep(
             (started + Duration::from_secs(5 * i as u64)).saturating_duration_since(Instant::now()),
         );
-        let url = p2pml_native::proxy::manifest_url(base, &manifest);
+        let url = p2pml_native::proxy::manifest_url(base, manifest);
         let child = Command::new("ffmpeg")
             .args([
                 "-nostdin",
@@ -161,7 +159,7 @@ fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
                 "-i",
             ])
             .arg(&url)
-            .args(["-t", "24", "-c", "copy", "-f", "null", "-"])
+            .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "null", "-"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -170,7 +168,7 @@ fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
     }
     let mut report = Vec::new();
     for (i, (mut player, (_, base))) in players.into_iter().zip(&proxies).enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = Instant::now() + Duration::from_secs(u64::from(seconds) * 3 + 30);
         let status = loop {
             if let Some(status) = player.0.try_wait().unwrap() {
                 break status;
@@ -189,14 +187,11 @@ fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
         assert!(status.success(), "ffmpeg {i}: {status}\n{errors}");
         assert!(errors.trim().is_empty(), "ffmpeg {i} reported:\n{errors}");
         let response = get(base, "/stats");
-        let json = response.split("\r\n\r\n").nth(1).unwrap().to_owned();
-        report.push(json);
-    }
-    for (i, json) in report.iter().enumerate() {
-        eprintln!("proxy {i}: {}", json.trim());
+        report.push(response.split("\r\n\r\n").nth(1).unwrap().to_owned());
     }
     let (mut http, mut p2p) = (0, 0);
     for (i, json) in report.iter().enumerate() {
+        eprintln!("proxy {i}: {}", json.trim());
         assert_eq!(stat(json, "segments_failed"), 0, "proxy {i}: {json}");
         assert!(
             stat(json, "http_bytes") + stat(json, "p2p_bytes") > 0,
@@ -212,7 +207,54 @@ fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
         p2p += stat(json, "p2p_bytes");
     }
     eprintln!(
-        "swarm: HTTP {http} B, P2P {p2p} B, P2P share {:.1}%",
+        "{manifest}: HTTP {http} B, P2P {p2p} B, P2P share {:.1}%",
         100.0 * p2p as f64 / (http + p2p) as f64
     );
+    report
+}
+
+#[test]
+fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !ffmpeg_available() {
+        return;
+    }
+    // 13 segments of 2 s in: the window is 13..=32 and ffmpeg starts three
+    // from the end, at segment 30, the first of the loop's second pass, so
+    // no player crosses the wrap-around (a timestamp jump that ffmpeg
+    // reports as corrupt packets, with or without the proxy).
+    let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
+    three_players(
+        &format!("{origin}/live/20/hls-ts/master.m3u8"),
+        &tracker,
+        24,
+    );
+}
+
+#[test]
+fn three_ffmpeg_players_through_proxies_share_vod_with_separate_audio() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !ffmpeg_available() {
+        return;
+    }
+    // fMP4 with an EXT-X-MAP per rendition and an audio rendition of its
+    // own: two swarms per player.
+    let (_runtime, origin, tracker) = servers(Duration::ZERO);
+    three_players(&format!("{origin}/hls-fmp4/master.m3u8"), &tracker, 20);
+}
+
+#[test]
+fn three_ffmpeg_players_through_proxies_share_dash() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !ffmpeg_available() {
+        return;
+    }
+    let (_runtime, origin, tracker) = servers(Duration::ZERO);
+    three_players(&format!("{origin}/dash/manifest.mpd"), &tracker, 20);
 }

@@ -57,7 +57,8 @@ type Reply = Response<Body>;
 /// Settings of the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Each presentation's engine and I/O.
+    /// Each presentation's engine and I/O (by default with HTTP prefetch
+    /// limited to 30 s ahead; see [`ProxyConfig::default`]).
     pub native: NativeConfig,
     /// Presentations (manifest URLs) served at once, each with its engine.
     /// Default 16: a few players on one machine.
@@ -68,8 +69,15 @@ pub struct ProxyConfig {
 
 impl Default for ProxyConfig {
     fn default() -> Self {
+        let mut native = NativeConfig::default();
+        // HTTP prefetch up to 30 s ahead (P2P Media Loader: 3000 s). Over a
+        // fast link the whole of a VOD title would otherwise come over HTTP
+        // in the first seconds, before the tracker has found any peer.
+        for t in [&mut native.engine.main, &mut native.engine.secondary] {
+            t.http_download_window = 30.0;
+        }
         Self {
-            native: NativeConfig::default(),
+            native,
             max_presentations: 16,
             max_connections: 256,
         }
@@ -614,8 +622,9 @@ async fn dash_resource(p: &Presentation, rest: &str, range: Option<&str>) -> Rep
     let wanted = range.and_then(parse_range);
     let lookup = match &wanted {
         Some((start, Some(end))) => p.segment_by_url(url.as_str(), Some(*start..end + 1)),
+        // `bytes=0-` (ffmpeg sends it on every request) is the whole resource.
+        Some((0, None)) | None => p.segment_by_url(url.as_str(), None),
         Some((_, None)) => None,
-        None => p.segment_by_url(url.as_str(), None),
     };
     match lookup {
         Some((stream, info)) => {

@@ -258,3 +258,72 @@ fn three_ffmpeg_players_through_proxies_share_dash() {
     let (_runtime, origin, tracker) = servers(Duration::ZERO);
     three_players(&format!("{origin}/dash/manifest.mpd"), &tracker, 20);
 }
+
+#[test]
+fn a_seeder_serves_a_live_stream_to_a_proxy() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !ffmpeg_available() {
+        return;
+    }
+    let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
+    let manifest = format!("{origin}/live/20/hls-ts/master.m3u8");
+    // The rendition ffmpeg picks: the highest bandwidth, 480p, the third.
+    let mut seeder = Killed(
+        Command::new(env!("CARGO_BIN_EXE_p2pml"))
+            .args([
+                "seed",
+                "--url",
+                &manifest,
+                "--rendition",
+                "2",
+                "--udp",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--tracker",
+                &tracker,
+                "--max-peers",
+                "8",
+                "--upload-kbps",
+                "2000",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(seeder.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("seeding "), "{line}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (_proxy, base) = proxy(&tracker);
+    let url = p2pml_native::proxy::manifest_url(&base, &manifest);
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-i",
+        ])
+        .arg(&url)
+        .args(["-t", "16", "-c", "copy", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && errors.trim().is_empty(), "{errors}");
+    let response = get(&base, "/stats");
+    let json = response.split("\r\n\r\n").nth(1).unwrap();
+    eprintln!("proxy beside a seeder: {}", json.trim());
+    assert!(
+        stat(json, "p2p_bytes") > 0,
+        "nothing from the seeder: {json}"
+    );
+    assert_eq!(stat(json, "segments_failed"), 0, "{json}");
+}

@@ -144,7 +144,10 @@ impl NativeEngine {
             engine: Engine::new(engine_config, Instant::ZERO),
             epoch,
             http: http.clone(),
-            rtc: Arc::new(RtcContext::new(config.rtc.clone())),
+            rtc: Arc::new(RtcContext::new(
+                config.rtc.clone(),
+                config.engine.peer.send_high_water,
+            )),
             io_tx,
             next_token: 1,
             tokens: HashMap::new(),

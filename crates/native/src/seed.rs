@@ -1,8 +1,11 @@
 //! A headless peer (`p2pml seed`): it follows a live stream, or holds a VOD
 //! title, and serves it to the swarm. One engine per rendition served (an
 //! engine plays one main and one secondary stream at a time, like a
-//! player); each loads every segment as it appears, through the engine, so
-//! segments already in the swarm come from peers and the rest over HTTP.
+//! player). Each engine is told of a player parked at the oldest segment of
+//! the live window (or at the start of a VOD title), so everything after it
+//! is prefetch: from peers when they have it, over HTTP when the swarm's
+//! rendezvous designates this peer, within the engine's windows and its
+//! prefetch byte cap. The seeder itself decides nothing about sources.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -147,7 +150,8 @@ impl Seeder {
                 dash: matches!(kind, Kind::Dash),
                 timeline: Timeline::default(),
                 current: BTreeSet::new(),
-                loaded: BTreeSet::new(),
+                joined: false,
+                held_vod: false,
             };
             tasks.push(tokio::spawn(follower.run()));
             engines.push(engine);
@@ -174,9 +178,6 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
 }
 
-/// Segment ids remembered as loaded, at most.
-const LOADED_LIMIT: usize = 4096;
-
 struct Follower {
     engine: NativeEngine,
     http: HttpClient,
@@ -186,7 +187,8 @@ struct Follower {
     dash: bool,
     timeline: Timeline,
     current: BTreeSet<i64>,
-    loaded: BTreeSet<i64>,
+    joined: bool,
+    held_vod: bool,
 }
 
 impl Follower {
@@ -261,27 +263,35 @@ impl Follower {
                 })
                 .await;
             self.current = ids;
-            // Hold every segment of the window (live) or of the title (VOD),
-            // oldest first, as a player at that point would ask for them.
-            for s in &segments {
-                if self.loaded.contains(&s.info.id) {
-                    continue;
-                }
-                let (position, rate) = (s.info.start, 1.0);
-                self.engine.input(Input::Playback { position, rate }).await;
-                match self.engine.load_segment(self.stream, s.info.id).await {
-                    Ok(_) => {
-                        self.loaded.insert(s.info.id);
-                        while self.loaded.len() > LOADED_LIMIT {
-                            self.loaded.pop_first();
-                        }
+            // A player parked at the oldest segment of the window (live) or
+            // at the start of the title (VOD): every other segment is ahead
+            // of it, so the engine prefetches them, from peers when one has
+            // them and over HTTP when the swarm's rendezvous picks us.
+            let Some(first) = segments.first() else {
+                tokio::time::sleep(wait).await;
+                continue;
+            };
+            let position = if live { first.info.start } else { 0.0 };
+            self.engine
+                .input(Input::Playback {
+                    position,
+                    rate: 1.0,
+                })
+                .await;
+            if !self.joined {
+                // One request makes the stream the active one (and joins
+                // its swarm); it is answered in the background.
+                self.joined = true;
+                let (engine, stream, id) = (self.engine.clone(), self.stream, first.info.id);
+                tokio::spawn(async move {
+                    if let Err(e) = engine.load_segment(stream, id).await {
+                        tracing::debug!(id, error = %e, "seed: first segment failed");
                     }
-                    Err(e) => tracing::debug!(id = s.info.id, error = %e, "seed: segment failed"),
-                }
+                });
             }
-            if !live {
-                tracing::info!(uri = %self.rendition.uri, segments = self.loaded.len(), "seed: VOD title held");
-                std::future::pending::<()>().await;
+            if !live && !self.held_vod {
+                self.held_vod = true;
+                tracing::info!(uri = %self.rendition.uri, segments = segments.len(), "seed: holding a VOD title");
             }
             tokio::time::sleep(wait).await;
         }

@@ -31,7 +31,7 @@ enum Commands {
     Origin(origin::OriginArgs),
     /// Run a WebTorrent tracker (WebSocket signalling for the swarms).
     Tracker(tracker::TrackerArgs),
-    /// Local HTTP proxy giving any player P2P: open /manifest?url=<URL-encoded manifest URL>.
+    /// Local HTTP proxy giving any player P2P: open /manifest?url= with the manifest URL percent-encoded.
     Proxy(proxy::ProxyArgs),
     /// Headless peer that follows a stream (or holds a VOD title) and serves it.
     Seed(seed::SeedArgs),

@@ -11,7 +11,7 @@ use crate::peer_args::{self, PeerArgs};
 /// `p2pml proxy [--listen ADDR:PORT] --tracker URL…`
 #[derive(clap::Args)]
 pub(crate) struct ProxyArgs {
-    /// Address to listen on (players open http://ADDR:PORT/manifest?url=<URL-encoded manifest>).
+    /// Address to listen on (players open http://ADDR:PORT/manifest?url=URL, the manifest URL percent-encoded).
     #[arg(long, default_value = "127.0.0.1:8888")]
     listen: SocketAddr,
     #[command(flatten)]

@@ -53,12 +53,15 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(ProxyConfig::default()).await
+}
+
+async fn setup_with(mut proxy_config: ProxyConfig) -> Setup {
     let mut config = OriginConfig::new(media());
     config.mounts.push(Mount::new("/bad", bad_dir()).unwrap());
     let origin = Origin::bind("127.0.0.1:0", config).await.unwrap();
     let origin_url = format!("http://{}", origin.local_addr());
     tokio::spawn(origin.run(std::future::pending()));
-    let mut proxy_config = ProxyConfig::default();
     proxy_config.native.rtc.udp_addrs = vec!["127.0.0.1:0".into()];
     // No tracker: these tests are about HTTP.
     let proxy = Proxy::bind("127.0.0.1:0", proxy_config).await.unwrap();
@@ -175,4 +178,32 @@ async fn a_broken_rendition_plays_from_the_origin_and_the_others_through_the_eng
         "a missing segment was answered 404 after {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn presentations_are_bounded_and_idle_ones_make_room() {
+    let s = setup_with(ProxyConfig {
+        max_presentations: 1,
+        idle_eviction: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    })
+    .await;
+    let first = manifest_url(&s.proxy, &format!("{}/hls-ts/master.m3u8", s.origin));
+    let second = manifest_url(&s.proxy, &format!("{}/hls-fmp4/master.m3u8", s.origin));
+    assert_eq!(s.client.get(&first).send().await.unwrap().status(), 200);
+    // The first is still in use: no room.
+    assert_eq!(s.client.get(&second).send().await.unwrap().status(), 503);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = s.client.get(&second).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The second presentation's playlists have a new id; the first's are gone.
+    let body = r.text().await.unwrap();
+    assert!(body.contains("/p/1/"), "{body}");
+    let gone = s
+        .client
+        .get(format!("{}/p/0/1.m3u8", s.proxy))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
 }

@@ -61,8 +61,13 @@ pub struct ProxyConfig {
     /// limited to 30 s ahead; see [`ProxyConfig::default`]).
     pub native: NativeConfig,
     /// Presentations (manifest URLs) served at once, each with its engine.
-    /// Default 16: a few players on one machine.
+    /// Default 16: a few players on one machine. When full, one unused for
+    /// [`Self::idle_eviction`] makes room; otherwise a new manifest is
+    /// answered 503.
     pub max_presentations: usize,
+    /// How long a presentation must be unused before it may be dropped to
+    /// make room. Default 60 s: longer than any player's refresh interval.
+    pub idle_eviction: std::time::Duration,
     /// Player connections served at once. Default 256.
     pub max_connections: usize,
 }
@@ -79,6 +84,7 @@ impl Default for ProxyConfig {
         Self {
             native,
             max_presentations: 16,
+            idle_eviction: std::time::Duration::from_secs(60),
             max_connections: 256,
         }
     }
@@ -101,57 +107,81 @@ fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+#[derive(Default)]
+struct Registry {
+    by_url: HashMap<String, Arc<Presentation>>,
+    by_id: HashMap<u32, Arc<Presentation>>,
+    next_id: u32,
+    /// Counters of the engines already dropped.
+    retired: StatsSnapshot,
+}
+
 struct Shared {
     config: ProxyConfig,
-    presentations: Mutex<HashMap<String, Arc<Presentation>>>,
-    by_id: Mutex<Vec<Arc<Presentation>>>,
+    registry: Mutex<Registry>,
 }
 
 impl Shared {
-    fn presentation(&self, manifest: &str) -> Result<Arc<Presentation>, Box<Reply>> {
-        let mut all = self
-            .presentations
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(p) = all.get(manifest) {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn presentation(&self, manifest: &str) -> Result<Arc<Presentation>, Box<Reply>> {
+        let mut r = self.registry();
+        if let Some(p) = r.by_url.get(manifest) {
+            p.touch();
             return Ok(p.clone());
         }
-        if all.len() >= self.config.max_presentations {
-            return Err(Box::new(text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many presentations\n",
-            )));
+        if r.by_url.len() >= self.config.max_presentations {
+            // Make room by dropping the longest idle one, if idle long enough.
+            let idle = r
+                .by_url
+                .iter()
+                .map(|(url, p)| (p.idle(), url.clone()))
+                .max()
+                .filter(|(idle, _)| *idle >= self.config.idle_eviction);
+            let Some((_, url)) = idle else {
+                return Err(Box::new(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many presentations\n",
+                )));
+            };
+            if let Some(old) = r.by_url.remove(&url) {
+                r.by_id.remove(&old.id);
+                let stats = StatsSnapshot {
+                    peers: 0,
+                    ..old.engine.stats()
+                };
+                r.retired = r.retired + stats;
+                tracing::info!(id = old.id, %url, "idle presentation dropped");
+            }
         }
         let engine = NativeEngine::start(self.config.native.clone())
             .map_err(|e| Box::new(text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"))))?;
-        let mut by_id = self
-            .by_id
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let id = u32::try_from(by_id.len()).unwrap_or(u32::MAX);
+        let id = r.next_id;
+        r.next_id = r.next_id.wrapping_add(1);
         let p = Arc::new(Presentation::new(id, engine));
-        by_id.push(p.clone());
-        all.insert(manifest.to_owned(), p.clone());
+        r.by_id.insert(id, p.clone());
+        r.by_url.insert(manifest.to_owned(), p.clone());
         tracing::info!(id, %manifest, "new presentation");
         Ok(p)
     }
 
     fn by_id(&self, id: &str) -> Option<Arc<Presentation>> {
-        let id: usize = id.parse().ok()?;
-        self.by_id
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(id)
-            .cloned()
+        let id: u32 = id.parse().ok()?;
+        let p = self.registry().by_id.get(&id).cloned()?;
+        p.touch();
+        Some(p)
     }
 
     fn stats(&self) -> StatsSnapshot {
-        self.by_id
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
+        let r = self.registry();
+        r.by_id
+            .values()
             .map(|p| p.engine.stats())
-            .fold(StatsSnapshot::default(), |a, b| a + b)
+            .fold(r.retired, |a, b| a + b)
     }
 }
 
@@ -201,8 +231,7 @@ impl Proxy {
             listener,
             shared: Arc::new(Shared {
                 config,
-                presentations: Mutex::new(HashMap::new()),
-                by_id: Mutex::new(Vec::new()),
+                registry: Mutex::new(Registry::default()),
             }),
         })
     }

@@ -91,6 +91,7 @@ pub(crate) struct Presentation {
     /// The manifest URL after redirects: base of relative URIs, swarm id.
     pub(crate) final_url: Mutex<Option<url::Url>>,
     pub(crate) state: Mutex<State>,
+    last_used: Mutex<tokio::time::Instant>,
 }
 
 impl Presentation {
@@ -100,7 +101,24 @@ impl Presentation {
             engine,
             final_url: Mutex::new(None),
             state: Mutex::new(State::default()),
+            last_used: Mutex::new(tokio::time::Instant::now()),
         }
+    }
+
+    /// A player used it now.
+    pub(crate) fn touch(&self) {
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
+    }
+
+    /// How long since a player last used it.
+    pub(crate) fn idle(&self) -> std::time::Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -23,6 +23,9 @@ pub(crate) struct PeerArgs {
     /// TURN credential.
     #[arg(long, value_name = "SECRET", default_value = "")]
     turn_credential: String,
+    /// Connect through the TURN servers only (relay candidates).
+    #[arg(long, requires = "turn")]
+    relay_only: bool,
     /// Local UDP address for WebRTC; repeatable. 0.0.0.0:0 is every
     /// interface but loopback; use 127.0.0.1:0 for peers on this machine only.
     #[arg(long = "udp", value_name = "ADDR:PORT", default_value = "0.0.0.0:0")]
@@ -53,6 +56,7 @@ impl PeerArgs {
             config.engine.common.max_concurrent_uploads = n;
         }
         config.rtc.udp_addrs = self.udp.clone();
+        config.rtc.relay_only = self.relay_only;
         config.rtc.upload_rate = self.upload_kbps.map(|k| k * 1000);
         config.rtc.ice_servers = self
             .stun

@@ -22,6 +22,9 @@ pub struct RtcConfig {
     /// STUN/TURN servers. Default: none (P2P Media Loader defaults to two
     /// public STUN servers, which a deployment should replace with its own).
     pub ice_servers: Vec<IceServer>,
+    /// Use relayed (TURN) candidates only, as `iceTransportPolicy: "relay"`:
+    /// hides this peer's addresses from its peers, and proves a TURN setup.
+    pub relay_only: bool,
     /// Local UDP addresses to bind for ICE. `0.0.0.0:0` means every
     /// interface except loopback; tests bind `127.0.0.1:0`.
     pub udp_addrs: Vec<String>,
@@ -46,6 +49,7 @@ impl Default for RtcConfig {
     fn default() -> Self {
         Self {
             ice_servers: Vec::new(),
+            relay_only: false,
             udp_addrs: vec!["0.0.0.0:0".into()],
             socket_buffer: 4 << 20,
             sctp_receive_window: 4 << 20,

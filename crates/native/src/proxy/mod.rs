@@ -47,7 +47,7 @@ use url::Url;
 use crate::config::NativeConfig;
 use crate::manifest::{Rendition, dash, hls};
 use crate::stats::StatsSnapshot;
-use crate::{NativeEngine, http::range_header};
+use crate::{LoadError, NativeEngine, http::range_header};
 use presentation::Presentation;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -678,6 +678,10 @@ fn as_partial(mut reply: Reply, range: Range<u64>) -> Reply {
     reply
 }
 
+/// A backstop only: the engine answers every request itself (its HTTP
+/// timeouts and retries are shorter), but a player must never hang on it.
+const SEGMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A segment through the engine; on failure, straight from the origin.
 async fn segment(
     p: &Presentation,
@@ -686,7 +690,13 @@ async fn segment(
     range: Option<&str>,
 ) -> Reply {
     p.playing(info).await;
-    match p.engine.load_segment(stream, info.id).await {
+    let load = tokio::time::timeout(SEGMENT_TIMEOUT, p.engine.load_segment(stream, info.id));
+    let loaded = load.await.unwrap_or_else(|_| {
+        Err(LoadError::Failed(
+            "no answer from the engine in time".into(),
+        ))
+    });
+    match loaded {
         Ok(bytes) => bytes_reply(bytes, range),
         Err(e) => {
             tracing::info!(url = %info.url, error = %e, "engine could not deliver; fetching from the origin");

@@ -14,6 +14,7 @@
 
 pub mod dash;
 pub mod hls;
+mod sidx;
 
 use p2pml_core::streams::SegmentInfo;
 use p2pml_proto::identity::{StreamDescriptor, StreamType};

@@ -1,7 +1,10 @@
 //! Project automation. `cargo xtask test` runs every test tier and gate, and
 //! installs what they need (npm packages, the wasm32 target) on a fresh
-//! machine; `.ci/run` runs exactly that.
+//! machine; `.ci/run` runs exactly that. `cargo xtask bench-tracker` runs the
+//! tracker benchmark (see `bench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+mod bench_browser;
 mod web;
 
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
@@ -31,9 +35,15 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("build-web") => web::build_web(),
+        Some("bench-browser") => bench_browser::bench_browser(),
+        Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask test        # every test tier and gate (what CI runs)\n       cargo xtask build-web   # wasm engine + browser packages, with sizes"
+                "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
+                 cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
+                 cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)\n       \
+                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
+                 \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
             );
             std::process::exit(2);
         }
@@ -83,6 +93,110 @@ fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Three viewers with our package, 5 s apart, 30 s: every one after the
+/// first gets P2P bytes, none stalls.
+const OURS_3_VIEWERS: &[&str] = &[
+    "--page",
+    "/web/ours.html",
+    "--viewers",
+    "3",
+    "--spacing",
+    "5",
+    "--duration",
+    "30",
+    "--expect-p2p",
+    "--expect-no-stalls",
+];
+
+/// The browser tier (`tests/browser/e2e.sh STREAM ARGS…`, with `p2pml
+/// tracker`, in a loopback-only network namespace): what it proves, the
+/// stream, and the runner's arguments. About a minute each.
+const BROWSER_RUNS: &[(&str, &str, &[&str])] = &[
+    (
+        "3 P2P Media Loader 2.3.1 viewers share VOD through p2pml tracker",
+        "/hls-ts/master.m3u8",
+        &[
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "30",
+            "--expect-p2p",
+        ],
+    ),
+    (
+        "3 viewers with our package share live HLS (MPEG-TS), no stalls",
+        "/live/20/hls-ts/master.m3u8",
+        OURS_3_VIEWERS,
+    ),
+    (
+        "3 viewers with our package share live HLS (fMP4, audio as its own swarm), no stalls",
+        "/live/20/hls-fmp4/master.m3u8",
+        OURS_3_VIEWERS,
+    ),
+    (
+        "3 viewers with our package share VOD, no stalls",
+        "/hls-ts/master.m3u8",
+        OURS_3_VIEWERS,
+    ),
+    (
+        "mixed swarm: 2 P2P Media Loader 2.3.1 + 2 of ours trade segments both ways (VOD)",
+        // VOD: P2P Media Loader asks peers only for segments beyond its 15 s
+        // high-demand window, which on a 20-segment live window our peers
+        // rarely hold before it wants them; on VOD both sides prefetch.
+        "/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html?prefix=-RS0001-",
+            "--page",
+            "/web/p2pml.html",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "40",
+            "--expect-cross=-RS0001-",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "a mid-stream rendition switch keeps playing and joins the new rendition's swarm",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html?level=0&switchAt=20&switchTo=2",
+            "--viewers",
+            "3",
+            "--spacing",
+            "3",
+            "--duration",
+            "40",
+            "--expect-switch-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "killing a viewer mid-upload does not stall the others",
+        "/live/20/hls-ts/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "35",
+            "--kill",
+            "0@25",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+];
+
 /// Debian's Chromium, driven by playwright-core (never a downloaded browser).
 const CHROMIUM: &str = "/usr/bin/chromium";
 const FFMPEG: &str = "/usr/bin/ffmpeg";
@@ -94,14 +208,11 @@ fn npm_packages_current() -> bool {
     matches!((modified(&installed), modified(&lock)), (Some(i), Some(l)) if i >= l)
 }
 
-fn test() -> anyhow::Result<()> {
-    let started = Instant::now();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-
-    // Installs, idempotent: what a fresh machine lacks.
-    if ci || !npm_packages_current() {
+/// The npm packages (when `npm` is true) and the wasm32 target.
+fn install_tools(npm: bool) -> anyhow::Result<()> {
+    if npm {
         run(
-            "npm packages (P2P Media Loader for interop tests)",
+            "npm packages (P2P Media Loader, typescript, esbuild, binaryen)",
             "npm",
             &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
             &[],
@@ -112,7 +223,15 @@ fn test() -> anyhow::Result<()> {
         "rustup",
         &["target", "add", "wasm32-unknown-unknown"],
         &[],
-    )?;
+    )
+}
+
+fn test() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+
+    // Installs, idempotent: what a fresh machine lacks.
+    install_tools(ci || !npm_packages_current())?;
 
     // Gates.
     run("format", "cargo", &["fmt", "--all", "--check"], &[])?;
@@ -187,22 +306,25 @@ fn test() -> anyhow::Result<()> {
             &[("DEBIAN_FRONTEND", "noninteractive")],
         )?;
     }
+    // Our engine in the browser: the wasm build and the hls.js package, its
+    // unit tests, then real viewers.
+    web::build_web()?;
     run(
-        "browser: 3 P2P Media Loader viewers through p2pml tracker share VOD",
-        "bash",
-        &[
-            "tests/browser/e2e.sh",
-            "/hls-ts/master.m3u8",
-            "--viewers",
-            "3",
-            "--spacing",
-            "5",
-            "--duration",
-            "30",
-            "--expect-p2p",
-        ],
-        &[("TRACKER", "p2pml")],
+        "hls.js package unit tests",
+        "node",
+        &["--test", "packages/hlsjs/test/"],
+        &[],
     )?;
+    for (label, stream, args) in BROWSER_RUNS {
+        let mut all = vec!["tests/browser/e2e.sh", *stream];
+        all.extend_from_slice(args);
+        run(
+            &format!("browser: {label}"),
+            "bash",
+            &all,
+            &[("TRACKER", "p2pml")],
+        )?;
+    }
 
     println!(
         "\nall checks passed in {:.0} s",

@@ -21,20 +21,7 @@ pub(crate) fn wasm_out_dir() -> PathBuf {
 
 /// Builds the wasm module and the packages; prints sizes.
 pub(crate) fn build_web() -> anyhow::Result<()> {
-    if !root().join("node_modules/binaryen/bin/wasm-opt").exists() {
-        run(
-            "npm packages (binaryen, typescript)",
-            "npm",
-            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            &[],
-        )?;
-    }
-    run(
-        "wasm32 target",
-        "rustup",
-        &["target", "add", "wasm32-unknown-unknown"],
-        &[],
-    )?;
+    crate::install_tools(!root().join("node_modules/binaryen/bin/wasm-opt").exists())?;
     run(
         "engine for the browser",
         "cargo",
@@ -128,14 +115,17 @@ fn gzipped_len(path: &Path) -> anyhow::Result<usize> {
 /// P2P Media Loader's 45 KB (core + hlsjs minified ES bundles, gzipped).
 fn report_sizes() -> anyhow::Result<()> {
     let dist = root().join("packages/hlsjs/dist");
-    let mut files = vec![
-        dist.join("wasm/p2pml_wasm_bg.wasm"),
-        dist.join("wasm/p2pml_wasm.js"),
-    ];
+    // A page loads the wasm and either the minified bundle (which contains
+    // the wasm-bindgen glue) or, without a bundle, the glue itself.
     let bundle = dist.join("p2pml-hlsjs.es.min.js");
-    if bundle.exists() {
-        files.push(bundle);
-    }
+    let files = vec![
+        dist.join("wasm/p2pml_wasm_bg.wasm"),
+        if bundle.exists() {
+            bundle
+        } else {
+            dist.join("wasm/p2pml_wasm.js")
+        },
+    ];
     println!("\n{:<40} {:>10} {:>10}", "file", "bytes", "gzip -9");
     let mut total = 0;
     for f in &files {

@@ -54,6 +54,22 @@ fn print_config_shows_defaults_and_applies_flags_and_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn workers_flag_sets_the_shards_and_is_bounded() {
+    let out = p2pml()
+        .args(["tracker", "--print-config", "--workers", "3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("workers = 3"), "{text}");
+    let out = p2pml()
+        .args(["tracker", "--print-config", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no shard cannot serve");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("workers"));
+}
+
 fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -75,7 +91,7 @@ fn serves_health_and_stops_on_sigterm() {
     let (listen, metrics) = (free_port(), free_port());
     let mut child = p2pml()
         .args(["tracker", "--listen", &listen.to_string()])
-        .args(["--metrics", &metrics.to_string()])
+        .args(["--metrics", &metrics.to_string(), "--workers", "2"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -417,7 +417,6 @@ fn prefetch_asks_the_peer_one_segment_at_a_time_and_a_late_one_resumes_over_http
 fn a_silent_peer_times_out_and_the_segment_still_arrives() {
     let mut h = Harness::new(Harness::config());
     let conn = h.connect_peer(remote());
-    h.serve_http(0);
     h.input(Input::ChannelMessage {
         conn,
         data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
@@ -798,4 +797,54 @@ fn a_secondary_stream_has_its_own_loader_and_its_own_swarm() {
     );
     assert!(hashes.contains(&swarm_info_hash()), "{hashes:?}");
     assert!(hashes.contains(&secondary), "{hashes:?}");
+}
+
+#[test]
+fn a_newcomer_waits_for_peers_before_seeding_the_window_over_http() {
+    let mut config = Harness::config();
+    config.common.seeding_grace = Duration::from_secs(3);
+    let mut h = Harness::new(config.clone());
+    // Segments 0 and 1 may be seeded in the instant between the link
+    // opening and the peer's announcement: none from further ahead.
+    let ahead = |fetches: &[(u64, String)]| {
+        fetches
+            .iter()
+            .filter(|(_, url)| !url.ends_with("/0.ts") && !url.ends_with("/1.ts"))
+            .count()
+    };
+    // Just joined, nobody connected yet: nothing is prefetched over HTTP.
+    h.advance(Duration::from_millis(1000));
+    h.take();
+    assert!(h.fetches.is_empty(), "{:?}", h.fetches);
+    // A peer arrives holding the window: it is asked, not the CDN.
+    let conn = h.connect_peer(remote());
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: (0..30).collect(),
+            http_loading: vec![],
+        })),
+    });
+    let asked = h
+        .sent_on(conn)
+        .iter()
+        .any(|c| matches!(c, PeerCommand::SegmentRequest(_)));
+    assert!(asked);
+    assert_eq!(ahead(&h.fetches), 0, "{:?}", h.fetches);
+
+    // Alone, with the player asking: what it needs now comes over HTTP at
+    // once, the rest of the window only once the grace is over.
+    let mut alone = Harness::new(config);
+    alone.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    alone.serve_http(0);
+    alone.advance(Duration::from_millis(1000));
+    alone.take();
+    assert_eq!(ahead(&alone.fetches), 0, "{:?}", alone.fetches);
+    alone.advance(Duration::from_millis(2100));
+    alone.take();
+    assert!(ahead(&alone.fetches) > 0, "no seeding after the grace");
 }

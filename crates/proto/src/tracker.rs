@@ -395,7 +395,10 @@ impl ClientMessage {
         result.unwrap_or_default()
     }
 
-    /// Parses a client's JSON frame (what a tracker receives).
+    /// Parses a client's JSON frame (what a tracker receives). An announce
+    /// with more than [`MAX_OFFERS_PER_ANNOUNCE`] offers is refused with
+    /// [`TrackerMessageError::TooManyOffers`]; a tracker may enforce a lower
+    /// cap of its own.
     pub fn parse(text: &str) -> Result<Self, TrackerMessageError> {
         let w: Wire = parse_wire(text)?;
         match w.action.as_deref() {
@@ -411,6 +414,11 @@ impl ClientMessage {
             })),
             Some("announce") => {
                 let offers = w.offers.unwrap_or_default();
+                // The same cap as `AnnounceRequest::new`: an announce this
+                // crate would refuse to build is refused on the way in too.
+                if offers.len() > MAX_OFFERS_PER_ANNOUNCE {
+                    return Err(TrackerMessageError::TooManyOffers(offers.len()));
+                }
                 Ok(Self::Announce(AnnounceRequest {
                     numwant: count(w.numwant.as_ref(), "numwant")?
                         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))

@@ -153,6 +153,27 @@ fn our_announces_never_say_update_and_numwant_counts_offers() {
 }
 
 #[test]
+fn parse_refuses_more_offers_than_an_announce_may_carry() {
+    let (ih, pid) = ids();
+    let at_cap = (0..MAX_OFFERS_PER_ANNOUNCE as u8).map(offer).collect();
+    let a = AnnounceRequest::new(ih, pid, None, at_cap).unwrap();
+    let json = ClientMessage::Announce(a).to_json();
+    assert!(matches!(
+        ClientMessage::parse(&json),
+        Ok(ClientMessage::Announce(a)) if a.offers.len() == MAX_OFFERS_PER_ANNOUNCE
+    ));
+    // One more offer spliced into the same frame.
+    let extra = serde_json::to_string(&offer(MAX_OFFERS_PER_ANNOUNCE as u8)).unwrap();
+    let over = json.replacen(r#""offers":["#, &format!(r#""offers":[{extra},"#), 1);
+    assert_eq!(
+        ClientMessage::parse(&over),
+        Err(TrackerMessageError::TooManyOffers(
+            MAX_OFFERS_PER_ANNOUNCE + 1
+        ))
+    );
+}
+
+#[test]
 fn binary_ids_survive_control_and_high_bytes() {
     let (ih, pid) = ids();
     let mut o = offer(0);

@@ -98,6 +98,8 @@ pub struct EngineOverrides {
     pub http_safety_margin: Option<f64>,
     /// `CommonConfig::relay`.
     pub relay: Option<bool>,
+    /// `CommonConfig::seeding_grace`, in seconds.
+    pub seeding_grace_secs: Option<f64>,
 }
 
 impl Default for Scenario {

@@ -404,6 +404,9 @@ impl World {
         c.peers_per_seeder = o.peers_per_seeder.unwrap_or(c.peers_per_seeder);
         c.http_safety_margin = o.http_safety_margin.unwrap_or(c.http_safety_margin);
         c.relay = o.relay.unwrap_or(c.relay);
+        if let Some(secs) = o.seeding_grace_secs.filter(|s| s.is_finite() && *s >= 0.0) {
+            c.seeding_grace = std::time::Duration::from_secs_f64(secs);
+        }
         config.main.p2p_disabled = !self.p2p;
         let Some(p) = self.peers.get_mut(i) else {
             return;

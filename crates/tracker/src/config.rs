@@ -23,19 +23,21 @@ pub struct TrackerConfig {
     /// is dropped. 120, so a peer lives two intervals as in wt-tracker: one
     /// lost announce is forgiven.
     pub peer_grace_secs: u64,
-    /// Open WebSocket connections. 10 000: one state task relays for that many
-    /// viewers comfortably; beyond it, run more trackers.
+    /// Open WebSocket connections, over all workers. 10 000: a common file
+    /// descriptor limit leaves room for that many; raise both together.
     pub max_connections: usize,
     /// Peers in one swarm. 5 000: a P2P Media Loader peer connects to a
     /// handful of others; more peers in one rendition only widen the random
     /// choice.
     pub max_peers_per_swarm: usize,
-    /// Swarms (info hashes) at once. 100 000: each costs little, but a client
-    /// must not create them without bound.
+    /// Swarms (info hashes) at once, over all workers (the shards share one
+    /// atomic count). 100 000: each costs little, but a client must not
+    /// create them without bound.
     pub max_swarms: usize,
     /// Offers in one announce. 10: aquatic_ws's cap and
     /// [`p2pml_proto::tracker::MAX_OFFERS_PER_ANNOUNCE`]; P2P Media Loader
-    /// sends 5.
+    /// sends 5. Only a lower value has an effect: the message parser refuses
+    /// more than the protocol's 10.
     pub max_offers_per_announce: usize,
     /// Bytes in one message. 64 KiB: [`p2pml_proto::tracker::MAX_MESSAGE_LEN`],
     /// as aquatic_ws and wt-tracker; 10 real offers take about 16 KiB.
@@ -91,12 +93,21 @@ impl TrackerConfig {
     }
 }
 
+/// Most workers a server runs: more shards than this would only add
+/// per-connection bookkeeping.
+pub const MAX_WORKERS: usize = 256;
+
 /// The server: where it listens and how it treats sockets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// WebSocket listener. Port 8000: wt-tracker's default.
     pub listen: SocketAddr,
+    /// Shards of the swarm state, each a task owning the swarms whose info
+    /// hash falls to it; `p2pml tracker` also runs this many runtime
+    /// threads. Default: the machine's available parallelism, so every core
+    /// relays. 1 to [`MAX_WORKERS`].
+    pub workers: usize,
     /// `/metrics` and `/health` listener; `None` (the default) serves none.
     /// Give it a loopback or private address: metrics are for the operator.
     pub metrics: Option<SocketAddr>,
@@ -133,6 +144,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             metrics: None,
             outbound_queue: 256,
             write_timeout_secs: 10,
@@ -148,7 +160,20 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Parses TOML; unknown keys are errors, missing keys take their default.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        let config: Self = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses values the server cannot run with.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(Error::Config(format!(
+                "workers = {}: must be 1 to {MAX_WORKERS}",
+                self.workers
+            )));
+        }
+        Ok(())
     }
 
     /// The configuration as TOML (what `--print-config` shows).
@@ -172,6 +197,13 @@ mod tests {
     fn unknown_keys_are_refused() {
         assert!(ServerConfig::from_toml("listn = \"127.0.0.1:1\"").is_err());
         assert!(ServerConfig::from_toml("[tracker]\nmax_peers = 3").is_err());
+    }
+
+    #[test]
+    fn workers_are_bounded() {
+        assert_eq!(ServerConfig::from_toml("workers = 3").unwrap().workers, 3);
+        assert!(ServerConfig::from_toml("workers = 0").is_err());
+        assert!(ServerConfig::from_toml("workers = 100000").is_err());
     }
 
     #[test]

@@ -7,23 +7,32 @@
 //! - [`Tracker`]: the swarm state. Pure: it takes `now` as an argument, does
 //!   no I/O, and draws peers from a seeded generator, so every behaviour is
 //!   tested without sockets and replays exactly.
-//! - [`Server`]: a thin tokio host. One task owns the [`Tracker`] and is fed
-//!   by a bounded channel; each WebSocket connection has a task and a bounded
-//!   outbound queue (a client that does not read is disconnected); `/metrics`
-//!   and `/health` are served on a separate port.
+//! - [`Server`]: a thin tokio host. The swarms are sharded by info hash over
+//!   `workers` tasks, each owning a [`Tracker`] shard and fed by a bounded
+//!   channel; each WebSocket connection has a task that runs its [`Gate`]
+//!   (rate limit, size, parsing), routes each message to the shard of its
+//!   info hash, and writes what the shards send it from a bounded outbound
+//!   queue (a client that does not read is disconnected); `/metrics` and
+//!   `/health` are served on a separate port.
 
 mod config;
+mod connection;
+mod gate;
 mod http;
 mod refusal;
 mod server;
+mod shard;
 mod state;
 mod stats;
 mod swarm;
+mod ws;
 
-pub use config::{ServerConfig, TlsFiles, TrackerConfig};
+pub use config::{MAX_WORKERS, ServerConfig, TlsFiles, TrackerConfig};
+pub use gate::Gate;
 pub use refusal::{REFUSAL_KINDS, Refusal};
 pub use server::Server;
-pub use state::{Outgoing, Tracker};
+pub use shard::shard_of;
+pub use state::{Outgoing, SwarmBudget, Tracker};
 pub use stats::{CLOSE_REASONS, CloseReason, Stats};
 
 /// Identifies one client connection for the lifetime of the tracker.

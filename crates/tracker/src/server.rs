@@ -1,38 +1,43 @@
-//! The tokio host: accepts WebSockets, feeds the [`Tracker`] from one task,
-//! and writes its messages back through bounded per-connection queues.
+//! The tokio host: accepts WebSockets, runs one task per connection and one
+//! per shard of the swarm state, and publishes the metrics.
 //!
 //! Connections are generic over the byte stream: with a certificate, a TLS
 //! acceptor wraps the accepted `TcpStream` (`wss://`) and nothing else changes.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::{CloseReason, ConnId, Error, ServerConfig, Stats, TlsFiles, Tracker};
+use crate::connection::{Counters, Shared};
+use crate::shard::{EVENT_QUEUE, Published};
+use crate::{ConnId, Error, ServerConfig, Stats, SwarmBudget, TlsFiles, Tracker};
 
-/// Events queued for the state task. Readers wait when it is full, which
-/// slows every client a little rather than buffering without bound.
-const EVENT_QUEUE: usize = 1024;
-/// How often peers and offers expire and the metrics are refreshed.
-const TICK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for connections to send their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Least time between two publications of the metrics: under load they
+/// change with every message, and a scraper needs them once a second.
+const PUBLISH_EVERY: Duration = Duration::from_millis(20);
+/// Metrics are republished at least this often (expiry changes them).
+const PUBLISH_IDLE: Duration = Duration::from_secs(1);
 
 /// The tracker server: a WebSocket listener, an optional metrics listener,
-/// and the swarm state.
+/// and the swarm state in `workers` shards.
+///
+/// The swarms are split by info hash ([`shard_of`](crate::shard_of)) over
+/// `workers` tasks, each owning one [`Tracker`] shard; a connection's task
+/// parses its messages and sends each to the shard of its swarm, so the
+/// relay scales with the runtime's threads. The caps stay global: the
+/// connection tasks share one atomic count of connections, and the shards
+/// one [`SwarmBudget`]; the other limits are per swarm, per peer or per
+/// connection, which one shard or one task sees whole.
 pub struct Server {
     config: ServerConfig,
     ws: TcpListener,
@@ -40,26 +45,6 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     metrics: Option<TcpListener>,
     stats_tx: watch::Sender<Stats>,
-}
-
-enum Event {
-    Open {
-        conn: ConnId,
-        outbound: mpsc::Sender<Utf8Bytes>,
-        /// Dropped by the state task to end the connection at once.
-        kill: oneshot::Sender<()>,
-        /// `Some(reason)` if the connection is refused.
-        reply: oneshot::Sender<Option<String>>,
-    },
-    Text(ConnId, Utf8Bytes),
-    Binary(ConnId),
-    Closed(ConnId, CloseReason),
-}
-
-/// What the state task holds for one open connection.
-struct Link {
-    outbound: mpsc::Sender<Utf8Bytes>,
-    _kill: oneshot::Sender<()>,
 }
 
 impl Server {
@@ -70,6 +55,7 @@ impl Server {
                 .await
                 .map_err(|source| Error::Bind { addr, source })
         };
+        config.validate()?;
         // Certificates first: a bad path fails before any port is taken.
         let tls = config.tls.as_ref().map(acceptor).transpose()?;
         let ws = bind(config.listen).await?;
@@ -106,6 +92,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then closes every connection.
+    ///
+    /// Spawns `workers` shard tasks on the current runtime; give the runtime
+    /// as many threads (as `p2pml tracker` does) for the shards and the
+    /// connections' parsing to run in parallel.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self {
             config,
@@ -115,15 +105,29 @@ impl Server {
             stats_tx,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let state = tokio::spawn(state_task(
-            Tracker::new(config.tracker.clone()),
-            events_rx,
-            stats_tx.clone(),
-            stop_rx.clone(),
-        ));
+        let workers = config.workers.max(1);
+        let published = Arc::new(Published::new(workers));
+        let budget = SwarmBudget::new(config.tracker.max_swarms);
+        let mut shards = Vec::with_capacity(workers);
+        let mut shard_tasks = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+            let tracker = Tracker::shard(config.tracker.clone(), budget.clone(), index as u64);
+            shard_tasks.push(tokio::spawn(crate::shard::run(
+                index,
+                tracker,
+                events_rx,
+                published.clone(),
+                stop_rx.clone(),
+            )));
+            shards.push(events_tx);
+        }
         if let Some(listener) = metrics {
-            tokio::spawn(crate::http::serve(listener, stats_tx.subscribe(), stop_rx));
+            tokio::spawn(crate::http::serve(
+                listener,
+                stats_tx.subscribe(),
+                stop_rx.clone(),
+            ));
         }
         let sockets = config
             .tracker
@@ -131,8 +135,20 @@ impl Server {
             .saturating_add(config.handshake_slack)
             .min(Semaphore::MAX_PERMITS);
         let slots = Arc::new(Semaphore::new(sockets));
-        let config = Arc::new(config);
-        tracing::info!(addr = %ws.local_addr()?, "tracker listening");
+        let shared = Arc::new(Shared {
+            config,
+            shards,
+            counters: Counters::default(),
+            changed: Arc::new(Notify::new()),
+            stop: stop_rx.clone(),
+        });
+        let publisher = tokio::spawn(publish(
+            shared.clone(),
+            published.clone(),
+            stats_tx.clone(),
+            stop_rx,
+        ));
+        tracing::info!(addr = %ws.local_addr()?, workers, "tracker listening");
         tokio::pin!(shutdown);
         let mut next_id = 0u64;
         loop {
@@ -155,32 +171,75 @@ impl Server {
             let _ = stream.set_nodelay(true);
             next_id += 1;
             let conn = ConnId(next_id);
-            let (config, events, tls) = (config.clone(), events_tx.clone(), tls.clone());
-            tokio::spawn(async move {
-                match tls {
-                    None => connection(stream, conn, &config, events).await,
-                    Some(tls) => {
-                        let limit = Duration::from_secs(config.handshake_timeout_secs);
+            let shared = shared.clone();
+            // One spawn per kind of stream: a task is as large as its future,
+            // and the TLS one is several times the plain one.
+            match tls.clone() {
+                None => {
+                    tokio::spawn(async move {
+                        crate::connection::run(stream, conn, shared).await;
+                        drop(slot);
+                    });
+                }
+                Some(tls) => {
+                    tokio::spawn(async move {
+                        let limit = Duration::from_secs(shared.config.handshake_timeout_secs);
                         match tokio::time::timeout(limit, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => connection(stream, conn, &config, events).await,
+                            Ok(Ok(stream)) => crate::connection::run(stream, conn, shared).await,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed")
                             }
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
-                    }
+                        drop(slot);
+                    });
                 }
-                drop(slot);
-            });
+            }
         }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
-        drop(events_tx);
-        let _ = state.await;
+        drop(ws);
+        for task in shard_tasks {
+            let _ = task.await;
+        }
         // Every connection returns its slot once its close frame is out.
         let all = u32::try_from(sockets).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all)).await;
+        let _ = publisher.await;
+        stats_tx.send_replace(merged(&shared, &published));
         Ok(())
+    }
+}
+
+/// The metrics of the whole server: the shards' sum and the connections'.
+fn merged(shared: &Shared, published: &Published) -> Stats {
+    let mut stats = published.sum();
+    shared.counters.add_to(&mut stats);
+    stats
+}
+
+/// Republishes the metrics when a shard or a connection changed them, at
+/// most every [`PUBLISH_EVERY`], and at least every [`PUBLISH_IDLE`].
+async fn publish(
+    shared: Arc<Shared>,
+    published: Arc<Published>,
+    stats: watch::Sender<Stats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|&stop| stop) => return,
+            () = published.changed.notified() => {}
+            () = shared.changed.notified() => {}
+            () = tokio::time::sleep(PUBLISH_IDLE) => {}
+        }
+        stats.send_if_modified(|current| {
+            let next = merged(&shared, &published);
+            let modified = *current != next;
+            *current = next;
+            modified
+        });
+        tokio::time::sleep(PUBLISH_EVERY).await;
     }
 }
 
@@ -207,180 +266,4 @@ fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, Error> {
     .with_single_cert(certs, key)
     .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Owns the [`Tracker`]: applies events in order, routes what it says.
-async fn state_task(
-    mut tracker: Tracker,
-    mut events: mpsc::Receiver<Event>,
-    stats: watch::Sender<Stats>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut links: HashMap<ConnId, Link> = HashMap::new();
-    let mut tick = tokio::time::interval(TICK);
-    loop {
-        let event = tokio::select! {
-            _ = stop.wait_for(|&stop| stop) => break,
-            _ = tick.tick() => {
-                tracker.expire(Instant::now());
-                stats.send_replace(tracker.stats());
-                continue;
-            }
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-        };
-        let now = Instant::now();
-        let out = match event {
-            Event::Open {
-                conn,
-                outbound,
-                kill,
-                reply,
-            } => match tracker.connect(now, conn) {
-                Ok(()) => {
-                    links.insert(
-                        conn,
-                        Link {
-                            outbound,
-                            _kill: kill,
-                        },
-                    );
-                    let _ = reply.send(None);
-                    Vec::new()
-                }
-                Err(refusal) => {
-                    tracing::debug!(?conn, %refusal, "connection refused");
-                    tracker.disconnect(now, conn, CloseReason::Refused);
-                    let _ = reply.send(Some(refusal.to_string()));
-                    Vec::new()
-                }
-            },
-            Event::Text(conn, text) => tracker.receive_text(now, conn, text.as_str()),
-            Event::Binary(conn) => tracker.receive_binary(now, conn),
-            Event::Closed(conn, reason) => {
-                // A connection the state task already dropped was counted then.
-                if links.remove(&conn).is_some() {
-                    tracker.disconnect(now, conn, reason);
-                }
-                Vec::new()
-            }
-        };
-        for (conn, message) in out {
-            let Some(link) = links.get(&conn) else {
-                continue;
-            };
-            if link.outbound.try_send(message.to_json().into()).is_err() {
-                tracing::info!(?conn, "outbound queue full: disconnecting a slow reader");
-                links.remove(&conn);
-                tracker.disconnect(now, conn, CloseReason::SlowReader);
-            }
-        }
-        stats.send_replace(tracker.stats());
-    }
-    for conn in links.into_keys() {
-        tracker.disconnect(Instant::now(), conn, CloseReason::Shutdown);
-    }
-    stats.send_replace(tracker.stats());
-}
-
-/// One client, from handshake to close.
-async fn connection<S>(stream: S, conn: ConnId, config: &ServerConfig, events: mpsc::Sender<Event>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let max = config.tracker.max_message_len;
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max));
-    let handshake = tokio::time::timeout(
-        Duration::from_secs(config.handshake_timeout_secs),
-        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config)),
-    );
-    let Ok(Ok(ws)) = handshake.await else {
-        tracing::debug!(?conn, "WebSocket handshake failed or timed out");
-        return;
-    };
-    let (mut sink, mut source) = ws.split();
-    let (outbound, mut queue) = mpsc::channel::<Utf8Bytes>(config.outbound_queue.max(1));
-    let (kill, killed) = oneshot::channel();
-    let (reply, refused) = oneshot::channel();
-    let open = Event::Open {
-        conn,
-        outbound,
-        kill,
-        reply,
-    };
-    if events.send(open).await.is_err() {
-        return;
-    }
-    match refused.await {
-        Ok(None) => {}
-        Ok(Some(reason)) => {
-            let failure =
-                p2pml_proto::tracker::TrackerMessage::Failure(p2pml_proto::tracker::Failure {
-                    action: None,
-                    info_hash: None,
-                    reason,
-                });
-            let goodbye = async {
-                sink.send(Message::text(failure.to_json())).await?;
-                sink.send(Message::Close(None)).await
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
-            return;
-        }
-        Err(_) => return,
-    }
-    tracing::debug!(?conn, "connected");
-
-    let idle = Duration::from_secs(config.idle_timeout_secs);
-    let write_timeout = Duration::from_secs(config.write_timeout_secs);
-    let reason = {
-        let read = async {
-            loop {
-                let message = match tokio::time::timeout(idle, source.next()).await {
-                    Err(_) => return CloseReason::Idle,
-                    Ok(None | Some(Err(WsError::ConnectionClosed | WsError::Io(_)))) => {
-                        return CloseReason::Client;
-                    }
-                    Ok(Some(Err(e))) => {
-                        tracing::debug!(?conn, error = %e, "WebSocket protocol error");
-                        return CloseReason::Protocol;
-                    }
-                    Ok(Some(Ok(message))) => message,
-                };
-                let event = match message {
-                    Message::Text(text) => Event::Text(conn, text),
-                    Message::Binary(_) => Event::Binary(conn),
-                    Message::Close(_) => return CloseReason::Client,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                };
-                if events.send(event).await.is_err() {
-                    return CloseReason::Shutdown;
-                }
-            }
-        };
-        let write = async {
-            while let Some(text) = queue.recv().await {
-                match tokio::time::timeout(write_timeout, sink.send(Message::Text(text))).await {
-                    Err(_) => return CloseReason::WriteTimeout,
-                    Ok(Err(_)) => return CloseReason::Client,
-                    Ok(Ok(())) => {}
-                }
-            }
-            CloseReason::Shutdown
-        };
-        tokio::select! {
-            reason = read => reason,
-            reason = write => reason,
-            // The state task dropped this connection (slow reader, shutdown).
-            _ = killed => CloseReason::Shutdown,
-        }
-    };
-    tracing::debug!(?conn, reason = reason.label(), "disconnected");
-    // A best-effort close frame; a peer that does not read gets none.
-    let _ = tokio::time::timeout(Duration::from_millis(500), sink.send(Message::Close(None))).await;
-    let _ = events.send(Event::Closed(conn, reason)).await;
 }

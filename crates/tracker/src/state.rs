@@ -2,6 +2,8 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId};
@@ -15,7 +17,7 @@ use rand_core::SeedableRng;
 
 use crate::stats::{CloseReason, Stats};
 use crate::swarm::{Peer, Swarm};
-use crate::{ConnId, Refusal, TrackerConfig};
+use crate::{ConnId, Gate, Refusal, TrackerConfig};
 
 /// Messages to send: each to one connection.
 pub type Outgoing = Vec<(ConnId, TrackerMessage)>;
@@ -39,10 +41,22 @@ pub type Outgoing = Vec<(ConnId, TrackerMessage)>;
 /// let out = tracker.receive_text(now, ConnId(1), r#"{"action":"scrape","info_hash":"sNS9hkFnoJOLT+X2k7+f"}"#);
 /// assert!(matches!(out.as_slice(), [(ConnId(1), TrackerMessage::Scrape(_))]));
 /// ```
+///
+/// # As one shard of several
+///
+/// A server that spreads swarms over several tasks gives each a `Tracker`
+/// made by [`shard`](Self::shard), sharing one [`SwarmBudget`], and routes
+/// each message to the shard of its info hash. The host then owns the
+/// connections: it caps their number, runs each one's [`Gate`], and answers
+/// scrapes from [`scrape_stats`](Self::scrape_stats) of each shard involved.
+/// A shard learns of a connection from its first message
+/// ([`handle_admitted`](Self::handle_admitted)) and forgets it on
+/// [`detach`](Self::detach).
 pub struct Tracker {
     config: TrackerConfig,
     rng: ChaCha8Rng,
     swarms: HashMap<InfoHash, Swarm>,
+    budget: SwarmBudget,
     connections: HashMap<ConnId, Connection>,
     pending: HashMap<OfferKey, PendingOffer>,
     /// Pending offers per offerer, answered or expired ones excluded.
@@ -57,9 +71,45 @@ pub struct Tracker {
 struct Connection {
     /// The (swarm, peer id) pairs whose messages go to this connection.
     peers: HashSet<(InfoHash, PeerId)>,
-    /// Token bucket of the rate limit.
-    tokens: f64,
-    refilled: Instant,
+    /// Its rate limit (unused in a shard, whose host runs the gate).
+    gate: Gate,
+}
+
+/// The swarm cap (`max_swarms`) shared by the shards of one tracker: one
+/// atomic count of swarms over all of them. The cap holds for the sum, and a
+/// shard never refuses a swarm while the tracker as a whole has room; the
+/// price is one atomic add when a swarm is created or emptied.
+#[derive(Debug, Clone)]
+pub struct SwarmBudget {
+    swarms: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl SwarmBudget {
+    /// Room for `max` swarms.
+    pub fn new(max: usize) -> Self {
+        Self {
+            swarms: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// Swarms over all shards.
+    pub fn swarms(&self) -> usize {
+        self.swarms.load(Ordering::Relaxed)
+    }
+
+    fn take(&self) -> bool {
+        self.swarms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.swarms.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +129,15 @@ impl Tracker {
     /// An empty tracker. Without a configured seed, the peer choice is
     /// seeded from the process's random hash keys.
     pub fn new(config: TrackerConfig) -> Self {
+        let budget = SwarmBudget::new(config.max_swarms);
+        Self::shard(config, budget, 0)
+    }
+
+    /// One shard of a tracker split by info hash: its swarms count against
+    /// the shared `budget` (not `config.max_swarms`), and its peer choice is
+    /// seeded with the configured seed plus `index`, so that shards draw
+    /// differently and a seeded run still replays.
+    pub fn shard(config: TrackerConfig, budget: SwarmBudget, index: u64) -> Self {
         let seed = config.seed.unwrap_or_else(|| {
             use std::hash::{BuildHasher, Hasher};
             std::collections::hash_map::RandomState::new()
@@ -87,8 +146,9 @@ impl Tracker {
         });
         Self {
             config,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(index)),
             swarms: HashMap::new(),
+            budget,
             connections: HashMap::new(),
             pending: HashMap::new(),
             pending_per_peer: HashMap::new(),
@@ -105,8 +165,12 @@ impl Tracker {
     }
 
     /// A new connection. Refused past `max_connections`; the caller then
-    /// sends the refusal as a failure and closes the socket.
+    /// sends the refusal as a failure and closes the socket. Connecting an
+    /// open connection again changes nothing (its peers stay its own).
     pub fn connect(&mut self, now: Instant, conn: ConnId) -> Result<(), Refusal> {
+        if self.connections.contains_key(&conn) {
+            return Ok(());
+        }
         if self.connections.len() >= self.config.max_connections {
             return Err(self.count(Refusal::TooManyConnections(self.config.max_connections)));
         }
@@ -114,8 +178,7 @@ impl Tracker {
             conn,
             Connection {
                 peers: HashSet::new(),
-                tokens: f64::from(self.config.message_burst),
-                refilled: now,
+                gate: Gate::new(now, &self.config),
             },
         );
         self.stats.connections_total += 1;
@@ -123,10 +186,18 @@ impl Tracker {
     }
 
     /// A connection ended: its peers leave their swarms at once.
-    pub fn disconnect(&mut self, _now: Instant, conn: ConnId, reason: CloseReason) {
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
         if let Some(c) = self.stats.closes.get_mut(reason as usize) {
             *c += 1;
         }
+        self.detach(now, conn);
+    }
+
+    /// A connection this shard no longer serves (it closed, or its host
+    /// dropped it): its peers here leave their swarms at once. Unlike
+    /// [`disconnect`](Self::disconnect), nothing is counted: the host counts
+    /// its connections.
+    pub fn detach(&mut self, _now: Instant, conn: ConnId) {
         let Some(connection) = self.connections.remove(&conn) else {
             return;
         };
@@ -136,26 +207,26 @@ impl Tracker {
     }
 
     /// A text frame from a connection: rate-limited, size-checked, parsed
-    /// and handled. Refusals come back as failures to the sender.
+    /// and handled. Refusals come back as failures to the sender; frames
+    /// from a connection that is not open are dropped.
     pub fn receive_text(&mut self, now: Instant, conn: ConnId, text: &str) -> Outgoing {
-        let checked = self.admit(now, conn).and_then(|()| {
-            if text.len() > self.config.max_message_len {
-                return Err(Refusal::TooLong {
-                    len: text.len(),
-                    max: self.config.max_message_len,
-                });
-            }
-            ClientMessage::parse(text).map_err(Refusal::Malformed)
-        });
-        match checked {
+        // Not open: nobody to answer, as in `handle`.
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Vec::new();
+        };
+        match c.gate.text(now, &self.config, text) {
             Ok(message) => self.handle(now, conn, message),
             Err(refusal) => self.refuse(conn, None, None, refusal),
         }
     }
 
     /// A binary frame: always refused (after the rate limit counts it).
+    /// Frames from a connection that is not open are dropped.
     pub fn receive_binary(&mut self, now: Instant, conn: ConnId) -> Outgoing {
-        let refusal = self.admit(now, conn).err().unwrap_or(Refusal::Binary);
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Vec::new();
+        };
+        let refusal = c.gate.binary(now, &self.config);
         self.refuse(conn, None, None, refusal)
     }
 
@@ -165,6 +236,32 @@ impl Tracker {
         if !self.connections.contains_key(&conn) {
             return Vec::new();
         }
+        self.dispatch(now, conn, message)
+    }
+
+    /// A parsed message from a connection the host admitted (a shard's
+    /// input): the host checked the connection cap and the connection's
+    /// [`Gate`]. The shard starts serving the connection if it did not yet.
+    pub fn handle_admitted(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        message: ClientMessage,
+    ) -> Outgoing {
+        if !self.connections.contains_key(&conn) {
+            let gate = Gate::new(now, &self.config);
+            self.connections.insert(
+                conn,
+                Connection {
+                    peers: HashSet::new(),
+                    gate,
+                },
+            );
+        }
+        self.dispatch(now, conn, message)
+    }
+
+    fn dispatch(&mut self, now: Instant, conn: ConnId, message: ClientMessage) -> Outgoing {
         let mut out = Vec::new();
         let (action, info_hash, result) = match message {
             ClientMessage::Announce(a) => (
@@ -241,21 +338,27 @@ impl Tracker {
         ids
     }
 
-    /// Spends one token of the connection's rate limit.
-    fn admit(&mut self, now: Instant, conn: ConnId) -> Result<(), Refusal> {
-        let rate = self.config.max_messages_per_sec;
-        let burst = f64::from(self.config.message_burst);
-        let Some(c) = self.connections.get_mut(&conn) else {
-            return Ok(());
-        };
-        let elapsed = now.saturating_duration_since(c.refilled).as_secs_f64();
-        c.tokens = (c.tokens + elapsed * f64::from(rate)).min(burst);
-        c.refilled = now;
-        if c.tokens < 1.0 {
-            return Err(Refusal::RateLimited(rate));
-        }
-        c.tokens -= 1.0;
-        Ok(())
+    /// Seeders, leechers and completed downloads of each swarm asked about
+    /// (zeros for a swarm this tracker does not hold), in the order asked.
+    /// Counts nothing: the caller counts the scrape.
+    pub fn scrape_stats<'a>(
+        &self,
+        info_hashes: impl IntoIterator<Item = &'a InfoHash>,
+    ) -> Vec<(InfoHash, ScrapeStats)> {
+        info_hashes
+            .into_iter()
+            .map(|h| {
+                let stats = self
+                    .swarms
+                    .get(h)
+                    .map_or_else(ScrapeStats::default, |s| ScrapeStats {
+                        complete: s.seeders() as u64,
+                        incomplete: s.leechers() as u64,
+                        downloaded: s.downloaded,
+                    });
+                (*h, stats)
+            })
+            .collect()
     }
 
     fn announce(
@@ -312,7 +415,7 @@ impl Tracker {
             )
         });
         out.push((conn, self.announce_response(&a.info_hash, warning)));
-        self.relay_offers(now, &a, wanted.min(room), out);
+        self.relay_offers(now, a, wanted.min(room), out);
         Ok(())
     }
 
@@ -320,15 +423,14 @@ impl Tracker {
     /// announcing from another connection moves to that connection.
     fn join(&mut self, now: Instant, conn: ConnId, a: &AnnounceRequest) -> Result<(), Refusal> {
         let expires = now + self.config.peer_lifetime();
-        let swarm_count = self.swarms.len();
         let swarm = match self.swarms.entry(a.info_hash) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                if swarm_count >= self.config.max_swarms {
-                    return Err(Refusal::TooManySwarms(self.config.max_swarms));
-                }
                 if self.config.max_peers_per_swarm == 0 {
                     return Err(Refusal::SwarmFull(0));
+                }
+                if !self.budget.take() {
+                    return Err(Refusal::TooManySwarms(self.budget.max));
                 }
                 e.insert(Swarm::default())
             }
@@ -364,18 +466,14 @@ impl Tracker {
         Ok(())
     }
 
-    fn relay_offers(
-        &mut self,
-        now: Instant,
-        a: &AnnounceRequest,
-        count: usize,
-        out: &mut Outgoing,
-    ) {
+    /// Sends `count` of the announce's offers to as many distinct other
+    /// peers (the offers move into the messages: no SDP is copied).
+    fn relay_offers(&mut self, now: Instant, a: AnnounceRequest, count: usize, out: &mut Outgoing) {
         let Some(swarm) = self.swarms.get(&a.info_hash) else {
             return;
         };
         let targets = swarm.choose_others(&a.peer_id, count, &mut self.rng);
-        for (offer, target) in a.offers.iter().zip(targets) {
+        for (offer, target) in a.offers.into_iter().zip(targets) {
             let key = OfferKey {
                 info_hash: a.info_hash,
                 offerer: a.peer_id,
@@ -400,7 +498,7 @@ impl Tracker {
                 TrackerMessage::Offer(RelayedOffer {
                     info_hash: a.info_hash,
                     peer_id: a.peer_id,
-                    offer: offer.offer.clone(),
+                    offer: offer.offer,
                     offer_id: offer.offer_id,
                 }),
             ));
@@ -453,21 +551,8 @@ impl Tracker {
         if s.info_hashes.is_empty() {
             return Err(Refusal::ScrapeAll);
         }
-        let files: BTreeMap<InfoHash, ScrapeStats> = s
-            .info_hashes
-            .into_iter()
-            .map(|h| {
-                let stats =
-                    self.swarms
-                        .get(&h)
-                        .map_or_else(ScrapeStats::default, |s| ScrapeStats {
-                            complete: s.seeders() as u64,
-                            incomplete: s.leechers() as u64,
-                            downloaded: s.downloaded,
-                        });
-                (h, stats)
-            })
-            .collect();
+        let files: BTreeMap<InfoHash, ScrapeStats> =
+            self.scrape_stats(&s.info_hashes).into_iter().collect();
         self.stats.scrapes += 1;
         out.push((
             conn,
@@ -499,6 +584,7 @@ impl Tracker {
         let peer = swarm.remove(peer_id)?;
         if swarm.is_empty() {
             self.swarms.remove(info_hash);
+            self.budget.give_back();
         }
         self.peers -= 1;
         self.seeders -= usize::from(peer.seeder);

@@ -75,6 +75,24 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds what one shard counts (swarms, peers, offers, announces, its
+    /// refusals) to `self`; connection counts, scrapes and closes are the
+    /// connection tasks' and stay as they are.
+    pub(crate) fn add_swarm_work(&mut self, shard: &Self) {
+        self.swarms += shard.swarms;
+        self.peers += shard.peers;
+        self.seeders += shard.seeders;
+        self.pending_offers += shard.pending_offers;
+        self.announces += shard.announces;
+        self.offers_relayed += shard.offers_relayed;
+        self.answers_relayed += shard.answers_relayed;
+        self.peers_expired += shard.peers_expired;
+        self.offers_expired += shard.offers_expired;
+        for (total, n) in self.errors.iter_mut().zip(shard.errors) {
+            *total += n;
+        }
+    }
+
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();

@@ -405,3 +405,48 @@ async fn shutdown_closes_connections_and_returns() {
         "listener closed"
     );
 }
+
+#[tokio::test]
+async fn a_request_that_is_not_a_websocket_upgrade_gets_400() {
+    let server = start(config(TrackerConfig::default())).await;
+    let (status, _) = http_get(server.ws, "/announce").await;
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    let mut ws = client(server.ws).await;
+    still_works(&mut ws).await;
+}
+
+#[tokio::test]
+async fn pings_get_pongs_and_fragmented_messages_are_whole() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
+    let server = start(config(TrackerConfig::default())).await;
+    let mut ws = client(server.ws).await;
+    ws.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
+    let pong = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(pong, Message::Pong(b"hi".to_vec().into()));
+    // A scrape in two fragments.
+    let text = scrape(0).to_json();
+    let (first, second) = text.split_at(10);
+    let fragment = |opcode, is_final, bytes: &str| {
+        let header = FrameHeader {
+            is_final,
+            opcode,
+            ..FrameHeader::default()
+        };
+        Message::Frame(Frame::from_payload(
+            header,
+            bytes.as_bytes().to_vec().into(),
+        ))
+    };
+    ws.send(fragment(OpCode::Data(Data::Text), false, first))
+        .await
+        .unwrap();
+    ws.send(fragment(OpCode::Data(Data::Continue), true, second))
+        .await
+        .unwrap();
+    assert!(matches!(recv(&mut ws).await, TrackerMessage::Scrape(_)));
+}

@@ -433,6 +433,31 @@ fn reannounce_from_a_new_connection_replaces_the_old_one() {
 }
 
 #[test]
+fn connecting_an_open_connection_again_keeps_its_peers() {
+    // Found by the tracker_ops fuzz target: a second `connect` replaced the
+    // connection's record, so its peers outlived its disconnect.
+    let mut h = Harness::new(config());
+    h.connect(1);
+    h.announce(1, 1, 1, 0);
+    h.connect(1);
+    h.tracker.disconnect(h.now, ConnId(1), CloseReason::Client);
+    let stats = h.tracker.stats();
+    assert_eq!((stats.swarms, stats.peers, stats.connections), (0, 0, 0));
+    assert_eq!(stats.connections_total, 1);
+}
+
+#[test]
+fn frames_from_a_connection_that_is_not_open_are_dropped() {
+    let mut h = Harness::new(config());
+    assert!(
+        h.tracker
+            .receive_text(h.now, ConnId(9), "not json")
+            .is_empty()
+    );
+    assert!(h.tracker.receive_binary(h.now, ConnId(9)).is_empty());
+}
+
+#[test]
 fn connection_limit() {
     let mut h = Harness::new(TrackerConfig {
         max_connections: 2,

@@ -172,6 +172,9 @@ pub(crate) fn apply(obj: &JsValue, config: &mut EngineConfig, host: &mut HostCon
     if let Some(v) = num(obj, "maxPrefetchBytes").filter(|v| *v >= 0.0) {
         c.max_prefetch_bytes = v as u64;
     }
+    if let Some(v) = millis(obj, "seedingGraceMs") {
+        c.seeding_grace = v;
+    }
     if let Some(v) = flag(obj, "relay") {
         c.relay = v;
     }
@@ -281,6 +284,11 @@ pub(crate) fn to_js(config: &EngineConfig, host: &HostConfig) -> JsValue {
         &JsValue::from_f64(c.max_prefetch_bytes as f64),
     );
     set(&o, "relay", &c.relay.into());
+    set(
+        &o,
+        "seedingGraceMs",
+        &JsValue::from_f64(c.seeding_grace.as_secs_f64() * 1000.0),
+    );
     let seeding = match c.seeding {
         Seeding::Coordinated => "coordinated",
         Seeding::Random => "random",

@@ -56,6 +56,9 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
+/// How many removed segments stay known for events.
+const RECENTLY_REMOVED: usize = 64;
+
 /// A segment as the integration described it: what events report back.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentMeta {
@@ -100,6 +103,10 @@ pub(crate) struct Host {
     /// Segment runtime id → its stream and wire id.
     segments: HashMap<String, (StreamId, i64)>,
     segment_meta: HashMap<(StreamId, i64), SegmentMeta>,
+    /// Segments that just left their playlist: a download of one may still
+    /// finish (a live player sits at the window's oldest segment), and its
+    /// events should still name it.
+    recently_removed: std::collections::VecDeque<((StreamId, i64), SegmentMeta)>,
     /// The stream of each type the player asked for last: events name a
     /// segment by type and id only.
     current: [Option<StreamId>; 2],
@@ -129,14 +136,15 @@ impl Host {
             .flatten()
             .and_then(|s| self.segment_meta.get(&(s, id)))
             .or_else(|| {
-                self.segment_meta.iter().find_map(|((s, i), m)| {
-                    (*i == id
-                        && self
-                            .stream_meta
-                            .get(s)
-                            .is_some_and(|sm| sm.stream_type == stream_type))
-                    .then_some(m)
-                })
+                let of_type = |s: &StreamId| {
+                    self.stream_meta
+                        .get(s)
+                        .is_some_and(|sm| sm.stream_type == stream_type)
+                };
+                self.segment_meta
+                    .iter()
+                    .chain(self.recently_removed.iter().rev().map(|(k, m)| (k, m)))
+                    .find_map(|((s, i), m)| (*i == id && of_type(s)).then_some(m))
             })
     }
 }
@@ -269,7 +277,9 @@ fn perform(rc: &HostRef, output: Output<Bytes>) {
 /// The engine in a web page: one per player. See the crate docs.
 #[wasm_bindgen]
 pub struct WasmEngine {
-    host: HostRef,
+    /// Replaced as a whole by `reset`: browser callbacks of the old host hold
+    /// only a weak reference to it and find it gone.
+    host: RefCell<HostRef>,
 }
 
 fn new_host(config: EngineConfig, host_config: HostConfig, on_event: Function) -> HostRef {
@@ -287,6 +297,7 @@ fn new_host(config: EngineConfig, host_config: HostConfig, on_event: Function) -
         next_stream: 1,
         segments: HashMap::new(),
         segment_meta: HashMap::new(),
+        recently_removed: std::collections::VecDeque::new(),
         current: [None, None],
         requests: HashMap::new(),
         next_request: 1,
@@ -367,6 +378,12 @@ fn segment_from_js(v: &JsValue) -> Option<SegmentMeta> {
     })
 }
 
+impl WasmEngine {
+    fn rc(&self) -> HostRef {
+        self.host.borrow().clone()
+    }
+}
+
 #[wasm_bindgen]
 impl WasmEngine {
     /// A new engine. `config` has P2P Media Loader's `CoreConfig` shape
@@ -378,17 +395,22 @@ impl WasmEngine {
         // Browsers keep a megabyte in flight per channel: loopback and LAN
         // links would idle behind a 64 KiB window.
         engine_config.peer.send_high_water = 1 << 20;
+        // Newcomers wait for the peers the tracker is about to introduce
+        // before seeding (see `CommonConfig::seeding_grace`; measured in
+        // Chromium: 58% → 69% P2P on a 20-segment live window).
+        engine_config.common.seeding_grace = std::time::Duration::from_secs(3);
         let mut host_config = HostConfig::default();
         config::apply(&config, &mut engine_config, &mut host_config);
         WasmEngine {
-            host: new_host(engine_config, host_config, on_event),
+            host: RefCell::new(new_host(engine_config, host_config, on_event)),
         }
     }
 
     /// The configuration in force, in P2P Media Loader's shape.
     #[wasm_bindgen(js_name = getConfig)]
     pub fn get_config(&self) -> JsValue {
-        let h = self.host.borrow();
+        let rc = self.rc();
+        let h = rc.borrow();
         config::to_js(h.engine.config(), &h.host_config)
     }
 
@@ -396,8 +418,9 @@ impl WasmEngine {
     /// id prefix, swarm id and storage limit keep their first value.
     #[wasm_bindgen(js_name = applyDynamicConfig)]
     pub fn apply_dynamic_config(&self, partial: JsValue) {
+        let rc = self.rc();
         {
-            let mut h = self.host.borrow_mut();
+            let mut h = rc.borrow_mut();
             let mut config = h.engine.config().clone();
             let mut host_config = h.host_config.clone();
             config::apply(&partial, &mut config, &mut host_config);
@@ -416,14 +439,15 @@ impl WasmEngine {
             kept.common.seeding = config.common.seeding;
             h.config = kept;
         }
-        pump(&self.host);
+        pump(&rc);
     }
 
     /// The manifest's final URL (after redirects): the swarm id is it
     /// without its query, unless configured.
     #[wasm_bindgen(js_name = setManifestResponseUrl)]
     pub fn set_manifest_response_url(&self, url: String) {
-        let _ = feed(&Rc::downgrade(&self.host), Input::ManifestUrl(url));
+        let rc = self.rc();
+        let _ = feed(&Rc::downgrade(&rc), Input::ManifestUrl(url));
     }
 
     /// Registers a stream (rendition) by its runtime id (hls.js: the
@@ -431,13 +455,14 @@ impl WasmEngine {
     /// attributes its swarm identity is computed from (SPEC §3.2).
     #[wasm_bindgen(js_name = addStreamIfNoneExists)]
     pub fn add_stream_if_none_exists(&self, runtime_id: String, kind: &str, descriptor: JsValue) {
+        let rc = self.rc();
         let stream_type = if kind == "secondary" {
             StreamType::Secondary
         } else {
             StreamType::Main
         };
         let stream = {
-            let mut h = self.host.borrow_mut();
+            let mut h = rc.borrow_mut();
             if h.streams.contains_key(&runtime_id) {
                 return;
             }
@@ -449,7 +474,7 @@ impl WasmEngine {
         };
         let index = descriptor_from_js(&descriptor).short_id();
         let _ = feed(
-            &Rc::downgrade(&self.host),
+            &Rc::downgrade(&rc),
             Input::AddStream {
                 stream,
                 stream_type,
@@ -462,8 +487,9 @@ impl WasmEngine {
     /// ids of those no longer in it.
     #[wasm_bindgen(js_name = updateStream)]
     pub fn update_stream(&self, stream_runtime_id: &str, add: Array, remove: Array) {
+        let rc = self.rc();
         let update = {
-            let mut h = self.host.borrow_mut();
+            let mut h = rc.borrow_mut();
             let Some(&stream) = h.streams.get(stream_runtime_id) else {
                 return;
             };
@@ -483,7 +509,12 @@ impl WasmEngine {
             let mut removed = Vec::new();
             for runtime_id in remove.iter().filter_map(|v| v.as_string()) {
                 if let Some((s, id)) = h.segments.remove(&runtime_id) {
-                    h.segment_meta.remove(&(s, id));
+                    if let Some(meta) = h.segment_meta.remove(&(s, id)) {
+                        if h.recently_removed.len() == RECENTLY_REMOVED {
+                            h.recently_removed.pop_front();
+                        }
+                        h.recently_removed.push_back(((s, id), meta));
+                    }
                     removed.push(id);
                 }
             }
@@ -493,13 +524,31 @@ impl WasmEngine {
                 remove: removed,
             }
         };
-        let _ = feed(&Rc::downgrade(&self.host), update);
+        let _ = feed(&Rc::downgrade(&rc), update);
     }
 
     /// Whether the engine knows this segment (else the player loads it itself).
     #[wasm_bindgen(js_name = hasSegment)]
     pub fn has_segment(&self, segment_runtime_id: &str) -> bool {
-        self.host.borrow().segments.contains_key(segment_runtime_id)
+        let rc = self.rc();
+        rc.borrow().segments.contains_key(segment_runtime_id)
+    }
+
+    /// Whether the engine would load this segment: it knows it, and P2P is
+    /// not disabled for its stream type (else the player loads it itself).
+    #[wasm_bindgen(js_name = isSegmentLoadable)]
+    pub fn is_segment_loadable(&self, segment_runtime_id: &str) -> bool {
+        let rc = self.rc();
+        let h = rc.borrow();
+        let Some((stream, _)) = h.segments.get(segment_runtime_id) else {
+            return false;
+        };
+        let config = h.engine.config();
+        match h.stream_meta.get(stream).map(|m| m.stream_type) {
+            Some(StreamType::Main) => !config.main.p2p_disabled,
+            Some(StreamType::Secondary) => !config.secondary.p2p_disabled,
+            None => false,
+        }
     }
 
     /// Asks for a segment. Exactly one of the callbacks is called, later:
@@ -513,8 +562,9 @@ impl WasmEngine {
         on_success: Function,
         on_error: Function,
     ) -> f64 {
+        let rc = self.rc();
         let (request, input) = {
-            let mut h = self.host.borrow_mut();
+            let mut h = rc.borrow_mut();
             let request = h.next_request;
             h.next_request += 1;
             let Some(&(stream, segment)) = h.segments.get(segment_runtime_id) else {
@@ -545,7 +595,7 @@ impl WasmEngine {
                 },
             )
         };
-        let _ = feed(&Rc::downgrade(&self.host), input);
+        let _ = feed(&Rc::downgrade(&rc), input);
         request as f64
     }
 
@@ -553,51 +603,51 @@ impl WasmEngine {
     /// `"aborted"` and the download may go on as prefetch.
     #[wasm_bindgen(js_name = abortSegmentLoading)]
     pub fn abort_segment_loading(&self, request: f64) {
+        let rc = self.rc();
         let request = request as PlayerRequestId;
-        let Some(req) = self.host.borrow_mut().requests.remove(&request) else {
+        let Some(req) = rc.borrow_mut().requests.remove(&request) else {
             return;
         };
-        let _ = feed(&Rc::downgrade(&self.host), Input::AbortSegment { request });
+        let _ = feed(&Rc::downgrade(&rc), Input::AbortSegment { request });
         defer_error(req.on_error, "aborted", "aborted by the player".into());
     }
 
     /// The playhead (seconds of media) and the playback rate.
     #[wasm_bindgen(js_name = updatePlayback)]
     pub fn update_playback(&self, position: f64, rate: f64) {
+        let rc = self.rc();
         if position.is_finite() {
-            let _ = feed(
-                &Rc::downgrade(&self.host),
-                Input::Playback { position, rate },
-            );
+            let _ = feed(&Rc::downgrade(&rc), Input::Playback { position, rate });
         }
     }
 
     /// The bitrate of the level now playing, in bits per second.
     #[wasm_bindgen(js_name = setActiveLevelBitrate)]
     pub fn set_active_level_bitrate(&self, bits_per_second: f64) {
-        let _ = feed(
-            &Rc::downgrade(&self.host),
-            Input::ActiveBitrate(bits_per_second),
-        );
+        let rc = self.rc();
+        let _ = feed(&Rc::downgrade(&rc), Input::ActiveBitrate(bits_per_second));
     }
 
     /// Whether the presentation is live.
     #[wasm_bindgen(js_name = setIsLive)]
     pub fn set_is_live(&self, live: bool) {
-        self.host.borrow_mut().live = live;
-        let _ = feed(&Rc::downgrade(&self.host), Input::Live(live));
+        let rc = self.rc();
+        rc.borrow_mut().live = live;
+        let _ = feed(&Rc::downgrade(&rc), Input::Live(live));
     }
 
     /// Whether the presentation is live, as last set.
     #[wasm_bindgen(js_name = isLive)]
     pub fn is_live(&self) -> bool {
-        self.host.borrow().live
+        let rc = self.rc();
+        rc.borrow().live
     }
 
     /// Byte counters since creation and peers connected now:
     /// `{httpBytes, p2pBytes, uploadedBytes, peers}`.
     pub fn stats(&self) -> JsValue {
-        let c = self.host.borrow().counters;
+        let rc = self.rc();
+        let c = rc.borrow().counters;
         let o = Object::new();
         for (k, v) in [
             ("httpBytes", c.http_bytes),
@@ -614,9 +664,10 @@ impl WasmEngine {
     /// aborts every download, fails pending requests as aborted, and forgets
     /// streams and segments; the object stays usable for a new source, with
     /// the same configuration and event callback.
-    pub fn reset(&mut self) {
+    pub fn reset(&self) {
+        let rc = self.rc();
         let (config, host_config, on_event, counters) = {
-            let h = self.host.borrow();
+            let h = rc.borrow();
             (
                 h.config.clone(),
                 h.host_config.clone(),
@@ -624,9 +675,10 @@ impl WasmEngine {
                 h.counters,
             )
         };
-        let requests = shut_down(&self.host);
-        self.host = new_host(config, host_config, on_event);
-        self.host.borrow_mut().counters = Counters {
+        let requests = shut_down(&rc);
+        let fresh = new_host(config, host_config, on_event);
+        *self.host.borrow_mut() = fresh.clone();
+        fresh.borrow_mut().counters = Counters {
             peers: 0,
             ..counters
         };
@@ -637,7 +689,7 @@ impl WasmEngine {
 
     /// Closes everything for good (the object must not be used again).
     pub fn destroy(&self) {
-        for req in shut_down(&self.host) {
+        for req in shut_down(&self.rc()) {
             defer_error(req.on_error, "aborted", "the engine was destroyed".into());
         }
     }

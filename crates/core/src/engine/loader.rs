@@ -723,6 +723,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 let Some(sw) = self.swarms.get(&stream) else {
                     return Plan::Wait;
                 };
+                // From the start of playback, not of this swarm: after a
+                // rendition switch the player is running and cannot wait.
+                let grace_end = self.loaders.get(t).started + self.config.common.seeding_grace;
+                if peers == 0 && now < grace_end {
+                    // Just started and alone so far: peers may hold all of it.
+                    self.check_at(grace_end);
+                    return Plan::Wait;
+                }
                 // Rendezvous: am I among the k connected peers with the highest scores?
                 let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
                 let seeders = (peers + 1).div_ceil(self.config.common.peers_per_seeder.max(1));

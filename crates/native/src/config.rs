@@ -111,6 +111,10 @@ impl Default for NativeConfig {
         // Native peers keep a megabyte in flight per channel, as the browser
         // host does: LAN and loopback links idle behind a 64 KiB window.
         engine.peer.send_high_water = 1 << 20;
+        // Newcomers wait for the peers the tracker is about to introduce
+        // before seeding, as the browser host does (see
+        // `CommonConfig::seeding_grace`).
+        engine.common.seeding_grace = std::time::Duration::from_secs(3);
         Self {
             engine,
             keep_seed: false,

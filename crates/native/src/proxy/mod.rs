@@ -53,8 +53,7 @@ use reply::{Reply, full, pass_through, text};
 /// Settings of the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Each presentation's engine and I/O (by default with HTTP prefetch
-    /// limited to 30 s ahead; see [`ProxyConfig::default`]).
+    /// Each presentation's engine and I/O.
     pub native: NativeConfig,
     /// Presentations (manifest URLs) served at once, each with its engine.
     /// Default 16: a few players on one machine. When full, one unused for
@@ -70,15 +69,8 @@ pub struct ProxyConfig {
 
 impl Default for ProxyConfig {
     fn default() -> Self {
-        let mut native = NativeConfig::default();
-        // HTTP prefetch up to 30 s ahead (P2P Media Loader: 3000 s). Over a
-        // fast link the whole of a VOD title would otherwise come over HTTP
-        // in the first seconds, before the tracker has found any peer.
-        for t in [&mut native.engine.main, &mut native.engine.secondary] {
-            t.http_download_window = 30.0;
-        }
         Self {
-            native,
+            native: NativeConfig::default(),
             max_presentations: 16,
             idle_eviction: std::time::Duration::from_secs(60),
             max_connections: 256,

@@ -199,6 +199,7 @@ const BROWSER_RUNS: &[(&str, &str, &[&str])] = &[
 
 /// Debian's Chromium, driven by playwright-core (never a downloaded browser).
 const CHROMIUM: &str = "/usr/bin/chromium";
+const FFMPEG: &str = "/usr/bin/ffmpeg";
 
 fn npm_packages_current() -> bool {
     let installed = root().join("node_modules/.package-lock.json");
@@ -268,6 +269,18 @@ fn test() -> anyhow::Result<()> {
                 "wasm32-unknown-unknown",
             ],
             &[],
+        )?;
+    }
+
+    // The native peers' tests play streams with ffmpeg through `p2pml proxy`
+    // (and fail in CI without it).
+    if !Path::new(FFMPEG).exists() {
+        run("apt index", "apt-get", &["update"], &[])?;
+        run(
+            "ffmpeg (apt)",
+            "apt-get",
+            &["install", "-y", "--no-install-recommends", "ffmpeg"],
+            &[("DEBIAN_FRONTEND", "noninteractive")],
         )?;
     }
 

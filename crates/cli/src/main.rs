@@ -1,7 +1,10 @@
 //! `p2pml`: tools for P2P Media Loader swarms: the wire inspector, the
-//! simulator, the tracker and the test origin.
+//! simulator, the tracker, the test origin, and the native peers (proxy, seed).
 
 mod origin;
+mod peer_args;
+mod proxy;
+mod seed;
 mod sim;
 mod tracker;
 mod wire;
@@ -35,6 +38,10 @@ enum Commands {
     Origin(origin::OriginArgs),
     /// Run a WebTorrent tracker (WebSocket signalling for the swarms).
     Tracker(tracker::TrackerArgs),
+    /// Local HTTP proxy giving any player P2P: open /manifest?url= with the manifest URL percent-encoded.
+    Proxy(proxy::ProxyArgs),
+    /// Headless peer that follows a stream (or holds a VOD title) and serves it.
+    Seed(seed::SeedArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +51,8 @@ fn main() -> std::process::ExitCode {
         Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
         Commands::Origin(args) => origin::run(&args, &mut std::io::stdout()),
         Commands::Tracker(args) => tracker::run(&args, &mut std::io::stdout().lock()),
+        Commands::Proxy(args) => proxy::run(&args, &mut std::io::stdout()),
+        Commands::Seed(args) => seed::run(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

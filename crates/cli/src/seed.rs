@@ -1,0 +1,49 @@
+//! `p2pml seed`: a headless peer that follows a stream and serves it.
+
+use std::io::Write;
+
+use anyhow::Context;
+use p2pml_native::seed::{SeedConfig, Seeder};
+
+use crate::peer_args::{self, PeerArgs};
+
+/// `p2pml seed --url MANIFEST --tracker URL… [--rendition N…]`
+#[derive(clap::Args)]
+pub(crate) struct SeedArgs {
+    /// The manifest to follow (HLS master or media playlist, or DASH MPD).
+    #[arg(long, value_name = "MANIFEST")]
+    url: String,
+    /// Rendition to serve, by its index in the manifest (0 = first); repeatable. Default: all.
+    #[arg(long = "rendition", value_name = "N")]
+    renditions: Vec<usize>,
+    #[command(flatten)]
+    peer: PeerArgs,
+    /// Log every engine step.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub(crate) fn run(args: &SeedArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    peer_args::init_logging(args.verbose);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = peer_args::shutdown_signal()?;
+        let mut native = p2pml_native::NativeConfig::default();
+        args.peer.apply(&mut native);
+        let seeder = Seeder::start(SeedConfig {
+            native,
+            manifest: args.url.clone(),
+            renditions: args.renditions.clone(),
+        })
+        .await
+        .with_context(|| format!("seeding {}", args.url))?;
+        writeln!(out, "seeding {}", args.url)?;
+        out.flush()?;
+        let seeder = std::sync::Arc::new(seeder);
+        let reader = seeder.clone();
+        peer_args::spawn_status_line(move || reader.stats());
+        shutdown.await;
+        writeln!(out, "{}", seeder.stats())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,148 @@
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+//! Native→native throughput through the whole peer protocol: engine A
+//! loads one large segment over HTTP from our origin, engine B (HTTP
+//! forbidden) then loads it from A over a WebRTC data channel, both in this
+//! process on 127.0.0.1, through our tracker.
+//!
+//! `cargo run --release -p p2pml-native --example p2p_throughput [MiB]`
+//! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark).
+
+use std::time::{Duration, Instant};
+
+use p2pml_core::engine::Input;
+use p2pml_core::streams::SegmentInfo;
+use p2pml_native::{NativeConfig, NativeEngine};
+use p2pml_origin::{Mount, Origin, OriginConfig};
+use p2pml_proto::identity::StreamType;
+use p2pml_tracker::{Server, ServerConfig};
+
+/// User plus system CPU seconds of this process (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn engine(tracker: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
+    let mut config = NativeConfig::default();
+    config.engine.common.announce_trackers = vec![tracker.to_owned()];
+    config.rtc.udp_addrs = vec!["127.0.0.1:0".into()];
+    if let Some(kib) = std::env::var("HIGH_WATER_KIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config.engine.peer.send_high_water = kib << 10;
+    }
+    if !http {
+        config.engine.main.http_initial_delay = Duration::from_secs(3600);
+    }
+    let e = NativeEngine::start(config).unwrap();
+    e.input(Input::ManifestUrl(
+        "http://bench.invalid/master.m3u8".into(),
+    ))
+    .await;
+    e.input(Input::AddStream {
+        stream: 1,
+        stream_type: StreamType::Main,
+        index: "bench".into(),
+    })
+    .await;
+    e.input(Input::Live(false)).await;
+    e.input(Input::UpdateStream {
+        stream: 1,
+        add: vec![segment.clone()],
+        remove: vec![],
+    })
+    .await;
+    e
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mib: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(64);
+    let dir = std::env::temp_dir().join(format!("p2pml-throughput-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..mib << 20).map(|i| (i * 7 + i / 4093) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &data).unwrap();
+    let mut config = OriginConfig::new(&dir);
+    config.mounts.push(Mount::new("/big", &dir).unwrap());
+    let origin = Origin::bind("127.0.0.1:0", config).await.unwrap();
+    let url = format!("http://{}/big/big.bin", origin.local_addr());
+    tokio::spawn(origin.run(std::future::pending()));
+    let tracker = Server::bind(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let tracker_url = format!("ws://{}", tracker.local_addr().unwrap());
+    tokio::spawn(tracker.run(std::future::pending()));
+
+    let segment = SegmentInfo {
+        id: 0,
+        url,
+        byte_range: None,
+        start: 0.0,
+        end: 600.0,
+    };
+    let a = engine(&tracker_url, &segment, true).await;
+    let got = a.load_segment(1, 0).await.unwrap();
+    assert_eq!(got.len(), data.len());
+    let b = engine(&tracker_url, &segment, false).await;
+    // B joins the swarm when asked for the segment; time the transfer from
+    // its first byte (connecting is measured apart).
+    let joined = Instant::now();
+    let load = tokio::spawn({
+        let b = b.clone();
+        async move { b.load_segment(1, 0).await }
+    });
+    while b.stats().peers == 0 {
+        assert!(
+            joined.elapsed() < Duration::from_secs(30),
+            "no peer connected"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let connected = joined.elapsed();
+    while b.stats().p2p_bytes == 0 {
+        assert!(
+            joined.elapsed() < Duration::from_secs(30),
+            "no byte arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (cpu, t) = (cpu_seconds(), Instant::now());
+    let bytes = load.await.unwrap().unwrap();
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    assert!(bytes == got, "the bytes differ");
+    let mb = bytes.len() as f64 / 1e6;
+    println!(
+        "peer connected after {:.0} ms; {mb:.0} MB A→B in {wall:.2} s = {:.0} MB/s ({:.2} Gbit/s); \
+         CPU (both engines) {cpu:.2} s = {:.1} ms/MB; B counted {} P2P bytes",
+        connected.as_secs_f64() * 1e3,
+        mb / wall,
+        mb * 8.0 / 1e3 / wall,
+        cpu * 1e3 / mb,
+        b.stats().p2p_bytes
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

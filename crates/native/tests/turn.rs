@@ -1,0 +1,179 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::print_stderr,
+    clippy::cast_possible_truncation,
+    clippy::type_complexity,
+    missing_docs
+)]
+//! Two native engines that may only use TURN relay candidates exchange a
+//! segment through a real TURN server (coturn) on 127.0.0.1. Skipped with a
+//! message when `turnserver` is missing outside CI; in CI, a failure.
+//!
+//! Ignored for now: allocation, permissions and channel binding succeed
+//! and the peers connect, but the segment does not arrive (see the test's
+//! attribute). `cargo test -p p2pml-native --test turn -- --ignored --nocapture`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use p2pml_core::engine::Input;
+use p2pml_core::streams::SegmentInfo;
+use p2pml_native::{IceServer, NativeConfig, NativeEngine};
+use p2pml_origin::{Origin, OriginConfig};
+use p2pml_proto::identity::StreamType;
+use p2pml_tracker::{Server, ServerConfig};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn turnserver_available() -> bool {
+    let found = Command::new("turnserver")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "turnserver is required in CI (apt-get install -y --no-install-recommends coturn)"
+        );
+        eprintln!(
+            "SKIPPED: turnserver not found (apt-get install -y --no-install-recommends coturn)"
+        );
+    }
+    found
+}
+
+/// coturn on 127.0.0.1, long-term credentials, relaying between loopback
+/// addresses (which it refuses by default).
+fn turnserver(port: u16) -> Killed {
+    let child = Command::new("turnserver")
+        .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--min-port", "49152", "--max-port", "65535"])
+        .args([
+            "--lt-cred-mech",
+            "--user",
+            "p2pml:secret",
+            "--realm",
+            "p2pml.test",
+        ])
+        .args([
+            "--allow-loopback-peers",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+        ])
+        .args(["--no-tcp-relay", "--log-file", "stdout", "--simple-log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn engine(tracker: &str, turn: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
+    let mut config = NativeConfig::default();
+    config.engine.common.announce_trackers = vec![tracker.to_owned()];
+    config.rtc.udp_addrs = vec!["127.0.0.1:0".into()];
+    config.rtc.relay_only = true;
+    config.rtc.ice_servers = vec![IceServer {
+        urls: vec![turn.to_owned()],
+        username: "p2pml".into(),
+        credential: "secret".into(),
+    }];
+    if !http {
+        config.engine.main.http_initial_delay = Duration::from_secs(3600);
+    }
+    let e = NativeEngine::start(config).unwrap();
+    e.input(Input::ManifestUrl("http://turn.invalid/master.m3u8".into()))
+        .await;
+    e.input(Input::AddStream {
+        stream: 1,
+        stream_type: StreamType::Main,
+        index: "turn".into(),
+    })
+    .await;
+    e.input(Input::UpdateStream {
+        stream: 1,
+        add: vec![segment.clone()],
+        remove: vec![],
+    })
+    .await;
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known failure: through coturn the relay-only channel opens (after about 6 s) but no \
+            segment byte arrives in 30 s; run with --ignored while investigating"]
+async fn engines_limited_to_relay_candidates_trade_through_turn() {
+    if !turnserver_available() {
+        return;
+    }
+    let port = free_udp_port();
+    let _turn = turnserver(port);
+    let turn = format!("turn:127.0.0.1:{port}?transport=udp");
+    let media = concat!(env!("CARGO_MANIFEST_DIR"), "/../../media");
+    let origin = Origin::bind("127.0.0.1:0", OriginConfig::new(media))
+        .await
+        .unwrap();
+    let url = format!("http://{}/hls-ts/480p/seg-007.ts", origin.local_addr());
+    tokio::spawn(origin.run(std::future::pending()));
+    let tracker = Server::bind(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let tracker_url = format!("ws://{}", tracker.local_addr().unwrap());
+    tokio::spawn(tracker.run(std::future::pending()));
+    // Give coturn a moment to bind.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let segment = SegmentInfo {
+        id: 7,
+        url,
+        byte_range: None,
+        start: 14.0,
+        end: 16.0,
+    };
+    let a = engine(&tracker_url, &turn, &segment, true).await;
+    let original = a.load_segment(1, 7).await.unwrap();
+    let b = engine(&tracker_url, &turn, &segment, false).await;
+    let started = Instant::now();
+    let watch = b.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            eprintln!("{:?}: {}", started.elapsed(), watch.stats());
+        }
+    });
+    let got = tokio::time::timeout(Duration::from_secs(30), b.load_segment(1, 7))
+        .await
+        .expect("no segment through TURN within 30 s")
+        .unwrap();
+    assert_eq!(got, original);
+    assert_eq!(b.stats().p2p_bytes, original.len() as u64);
+    eprintln!(
+        "{} bytes through TURN, {:.0} ms after asking (connection included)",
+        got.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+}

@@ -17,16 +17,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, ONE_AT_A_TIME, ffmpeg_available, get, proxy, servers, stat, three_players};
+use common::{Killed, ffmpeg_turn, get, proxy, servers, stat, three_players};
 
 #[test]
 fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     // 13 segments of 2 s in: the window is 13..=32 and ffmpeg starts three
     // from the end, at segment 30, the first of the loop's second pass, so
     // no player crosses the wrap-around (a timestamp jump that ffmpeg
@@ -41,12 +38,9 @@ fn three_ffmpeg_players_through_proxies_share_a_live_stream() {
 
 #[test]
 fn three_ffmpeg_players_through_proxies_share_vod_with_separate_audio() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     // fMP4 with an EXT-X-MAP per rendition and an audio rendition of its
     // own: two swarms per player.
     let (_runtime, origin, tracker) = servers(Duration::ZERO);
@@ -55,24 +49,18 @@ fn three_ffmpeg_players_through_proxies_share_vod_with_separate_audio() {
 
 #[test]
 fn three_ffmpeg_players_through_proxies_share_dash() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     let (_runtime, origin, tracker) = servers(Duration::ZERO);
     three_players(&format!("{origin}/dash/manifest.mpd"), &tracker, 20);
 }
 
 #[test]
 fn a_seeder_serves_a_live_stream_to_a_proxy() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
     let manifest = format!("{origin}/live/20/hls-ts/master.m3u8");
     // The rendition ffmpeg picks: the highest bandwidth, 480p, the third.

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    Killed, ONE_AT_A_TIME, check, ffmpeg_available, finish, servers, start_players, stat,
-};
+use common::{Killed, check, ffmpeg_turn, finish, servers, start_players, stat};
 
 /// `p2pml tracker` as a process, so that it can be killed; returns its URL.
 fn tracker_process() -> (Killed, String) {
@@ -61,12 +59,9 @@ fn sleep_until(at: Instant) {
 
 #[test]
 fn players_keep_reading_when_the_tracker_dies() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     let (_runtime, origin, _) = servers(Duration::from_secs(26));
     let (mut tracker, tracker_url) = tracker_process();
     let manifest = format!("{origin}/live/20/hls-ts/master.m3u8");
@@ -82,12 +77,9 @@ fn players_keep_reading_when_the_tracker_dies() {
 
 #[test]
 fn players_keep_reading_when_a_peer_dies() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
     let manifest = format!("{origin}/live/20/hls-ts/master.m3u8");
     let (mut players, started) = start_players(&manifest, &tracker, 3, 24);
@@ -150,12 +142,9 @@ fn forward(mut client: TcpStream, origin: &str, outage: &AtomicBool) -> std::io:
 
 #[test]
 fn players_keep_reading_through_an_origin_outage() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !ffmpeg_available() {
+    let Some(_turn) = ffmpeg_turn() else {
         return;
-    }
+    };
     let (_runtime, origin, tracker) = servers(Duration::from_secs(26));
     let outage = Arc::new(AtomicBool::new(false));
     let front = flaky_front(&origin, outage.clone());

@@ -127,6 +127,16 @@ pub fn stat(json: &str, key: &str) -> u64 {
 /// proxies busy in real time, and the machine has two cores.
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// What every ffmpeg test starts with: this process's turn (held until the
+/// guard drops), or `None` when ffmpeg is missing outside CI (the test then
+/// returns; in CI `ffmpeg_available` fails instead).
+pub fn ffmpeg_turn() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ffmpeg_available().then_some(turn)
+}
+
 /// A proxy and the ffmpeg reading through it.
 pub struct Player {
     pub proxy: Killed,

@@ -15,12 +15,12 @@
 
 use std::time::{Duration, Instant};
 
-use p2pml_core::engine::Input;
 use p2pml_core::streams::SegmentInfo;
 use p2pml_native::{NativeConfig, NativeEngine};
 use p2pml_origin::{Mount, Origin, OriginConfig};
-use p2pml_proto::identity::StreamType;
-use p2pml_tracker::{Server, ServerConfig};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// User plus system CPU seconds of this process (Linux).
 fn cpu_seconds() -> f64 {
@@ -40,36 +40,13 @@ fn cpu_seconds() -> f64 {
 
 async fn engine(tracker: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
     let mut config = NativeConfig::default();
-    config.engine.common.announce_trackers = vec![tracker.to_owned()];
-    config.rtc.udp_addrs = vec!["127.0.0.1:0".into()];
     if let Some(kib) = std::env::var("HIGH_WATER_KIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
         config.engine.peer.send_high_water = kib << 10;
     }
-    if !http {
-        config.engine.main.http_initial_delay = Duration::from_secs(3600);
-    }
-    let e = NativeEngine::start(config).unwrap();
-    e.input(Input::ManifestUrl(
-        "http://bench.invalid/master.m3u8".into(),
-    ))
-    .await;
-    e.input(Input::AddStream {
-        stream: 1,
-        stream_type: StreamType::Main,
-        index: "bench".into(),
-    })
-    .await;
-    e.input(Input::Live(false)).await;
-    e.input(Input::UpdateStream {
-        stream: 1,
-        add: vec![segment.clone()],
-        remove: vec![],
-    })
-    .await;
-    e
+    common::one_segment_engine(config, tracker, segment, http).await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -87,15 +64,7 @@ async fn main() {
     let origin = Origin::bind("127.0.0.1:0", config).await.unwrap();
     let url = format!("http://{}/big/big.bin", origin.local_addr());
     tokio::spawn(origin.run(std::future::pending()));
-    let tracker = Server::bind(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: None,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let tracker_url = format!("ws://{}", tracker.local_addr().unwrap());
-    tokio::spawn(tracker.run(std::future::pending()));
+    let tracker_url = common::loopback_tracker().await;
 
     let segment = SegmentInfo {
         id: 0,

@@ -52,6 +52,18 @@ struct Setup {
     client: reqwest::Client,
 }
 
+impl Setup {
+    /// GET `url` as a player would, without following redirects.
+    async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// Opens `manifest` through the proxy's public `/manifest?url=` path.
+    async fn open(&self, manifest: &str) -> reqwest::Response {
+        self.get(&manifest_url(&self.proxy, manifest)).await
+    }
+}
+
 async fn setup() -> Setup {
     setup_with(ProxyConfig::default()).await
 }
@@ -83,12 +95,7 @@ async fn setup_with(mut proxy_config: ProxyConfig) -> Setup {
 async fn an_unreadable_manifest_sends_the_player_to_the_origin_with_the_error() {
     let s = setup().await;
     let manifest = format!("{}/bad/garbage.m3u8", s.origin);
-    let r = s
-        .client
-        .get(manifest_url(&s.proxy, &manifest))
-        .send()
-        .await
-        .unwrap();
+    let r = s.open(&manifest).await;
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], manifest.as_str());
     let error = r.headers()["x-p2pml-error"].to_str().unwrap().to_owned();
@@ -99,14 +106,9 @@ async fn an_unreadable_manifest_sends_the_player_to_the_origin_with_the_error() 
 async fn origin_errors_reach_the_player_as_they_came() {
     let s = setup().await;
     let manifest = format!("{}/bad/missing.m3u8", s.origin);
-    let direct = s.client.get(&manifest).send().await.unwrap();
+    let direct = s.get(&manifest).await;
     let (status, body) = (direct.status(), direct.text().await.unwrap());
-    let r = s
-        .client
-        .get(manifest_url(&s.proxy, &manifest))
-        .send()
-        .await
-        .unwrap();
+    let r = s.open(&manifest).await;
     assert_eq!(r.status(), status);
     assert_eq!(status, 404);
     assert_eq!(r.text().await.unwrap(), body);
@@ -116,19 +118,14 @@ async fn origin_errors_reach_the_player_as_they_came() {
 async fn a_broken_rendition_plays_from_the_origin_and_the_others_through_the_engine() {
     let s = setup().await;
     let manifest = format!("{}/bad/master.m3u8", s.origin);
-    let master = s
-        .client
-        .get(manifest_url(&s.proxy, &manifest))
-        .send()
-        .await
-        .unwrap();
+    let master = s.open(&manifest).await;
     assert_eq!(master.status(), 200);
     let master = master.text().await.unwrap();
     let playlists: Vec<&str> = master.lines().filter(|l| l.starts_with("http")).collect();
     assert_eq!(playlists.len(), 2, "{master}");
 
     // The broken media playlist: the player is sent to the origin's copy.
-    let broken = s.client.get(playlists[0]).send().await.unwrap();
+    let broken = s.get(playlists[0]).await;
     assert_eq!(broken.status(), 302);
     assert_eq!(
         broken.headers()["location"],
@@ -137,27 +134,16 @@ async fn a_broken_rendition_plays_from_the_origin_and_the_others_through_the_eng
     assert!(broken.headers().contains_key("x-p2pml-error"));
 
     // The good one is rewritten; its first segment comes through the engine.
-    let playlist = s
-        .client
-        .get(playlists[1])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let playlist = s.get(playlists[1]).await.text().await.unwrap();
     let segments: Vec<&str> = playlist.lines().filter(|l| l.starts_with("http")).collect();
     assert_eq!(segments.len(), 2, "{playlist}");
-    let got = s.client.get(segments[0]).send().await.unwrap();
+    let got = s.get(segments[0]).await;
     assert_eq!(got.status(), 200);
     let want = std::fs::read(media().join("hls-ts/240p/seg-000.ts")).unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), want.as_slice());
     let stats: String = s
-        .client
-        .get(format!("{}/stats", s.proxy))
-        .send()
+        .get(&format!("{}/stats", s.proxy))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -190,20 +176,15 @@ async fn presentations_are_bounded_and_idle_ones_make_room() {
     .await;
     let first = manifest_url(&s.proxy, &format!("{}/hls-ts/master.m3u8", s.origin));
     let second = manifest_url(&s.proxy, &format!("{}/hls-fmp4/master.m3u8", s.origin));
-    assert_eq!(s.client.get(&first).send().await.unwrap().status(), 200);
+    assert_eq!(s.get(&first).await.status(), 200);
     // The first is still in use: no room.
-    assert_eq!(s.client.get(&second).send().await.unwrap().status(), 503);
+    assert_eq!(s.get(&second).await.status(), 503);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let r = s.client.get(&second).send().await.unwrap();
+    let r = s.get(&second).await;
     assert_eq!(r.status(), 200);
     // The second presentation's playlists have a new id; the first's are gone.
     let body = r.text().await.unwrap();
     assert!(body.contains("/p/1/"), "{body}");
-    let gone = s
-        .client
-        .get(format!("{}/p/0/1.m3u8", s.proxy))
-        .send()
-        .await
-        .unwrap();
+    let gone = s.get(&format!("{}/p/0/1.m3u8", s.proxy)).await;
     assert_eq!(gone.status(), 404);
 }

@@ -17,12 +17,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pml_core::engine::Input;
 use p2pml_core::streams::SegmentInfo;
 use p2pml_native::{IceServer, NativeConfig, NativeEngine};
 use p2pml_origin::{Origin, OriginConfig};
-use p2pml_proto::identity::StreamType;
-use p2pml_tracker::{Server, ServerConfig};
+
+mod common;
 
 struct Killed(Child);
 
@@ -90,33 +89,13 @@ fn free_udp_port() -> u16 {
 
 async fn engine(tracker: &str, turn: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
     let mut config = NativeConfig::default();
-    config.engine.common.announce_trackers = vec![tracker.to_owned()];
-    config.rtc.udp_addrs = vec!["127.0.0.1:0".into()];
     config.rtc.relay_only = true;
     config.rtc.ice_servers = vec![IceServer {
         urls: vec![turn.to_owned()],
         username: "p2pml".into(),
         credential: "secret".into(),
     }];
-    if !http {
-        config.engine.main.http_initial_delay = Duration::from_secs(3600);
-    }
-    let e = NativeEngine::start(config).unwrap();
-    e.input(Input::ManifestUrl("http://turn.invalid/master.m3u8".into()))
-        .await;
-    e.input(Input::AddStream {
-        stream: 1,
-        stream_type: StreamType::Main,
-        index: "turn".into(),
-    })
-    .await;
-    e.input(Input::UpdateStream {
-        stream: 1,
-        add: vec![segment.clone()],
-        remove: vec![],
-    })
-    .await;
-    e
+    common::one_segment_engine(config, tracker, segment, http).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,15 +114,7 @@ async fn engines_limited_to_relay_candidates_trade_through_turn() {
         .unwrap();
     let url = format!("http://{}/hls-ts/480p/seg-007.ts", origin.local_addr());
     tokio::spawn(origin.run(std::future::pending()));
-    let tracker = Server::bind(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: None,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let tracker_url = format!("ws://{}", tracker.local_addr().unwrap());
-    tokio::spawn(tracker.run(std::future::pending()));
+    let tracker_url = common::loopback_tracker().await;
     // Give coturn a moment to bind.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -12,8 +12,8 @@
 // Checks, each failing the run: --expect-p2p (every viewer after the first got P2P bytes),
 // --expect-no-stalls (no surviving viewer had a visible stall, ≥ 200 ms: see web/viewer.js), --expect-switch-p2p (after the page's level
 // switch, every viewer after the first got P2P bytes of the new level and kept playing),
-// --expect-cross PREFIX (viewers that name their peers both downloaded from and uploaded to
-// peers whose id starts with PREFIX: segments crossed between implementations both ways).
+// --expect-cross PREFIX (the viewers whose own peer ids do not start with PREFIX both downloaded
+// from and uploaded to peers whose ids do: segments crossed between implementations both ways).
 //
 // Exit status: 0 when no page raised an error (and, with --expect-p2p, every viewer after the
 // first received P2P bytes); 1 otherwise; 2 on bad arguments.
@@ -152,6 +152,7 @@ try {
       switched: s.switched,
       positionAtSwitchS: s.positionAtSwitch === null ? null : Math.round(s.positionAtSwitch * 10) / 10,
       p2pBytesAfterSwitch: s.p2pBytesAfterSwitch,
+      peerIdPrefix: s.peerIdPrefix,
       p2pBytesByPeer: s.p2pBytesByPeer,
       uploadedBytesByPeer: s.uploadedBytesByPeer,
       trackerErrors: s.trackerErrors,
@@ -203,8 +204,11 @@ try {
   }
   if (opt["expect-cross"]) {
     const prefix = opt["expect-cross"];
+    // Counted on the other implementation's pages only: pages with this prefix also name their
+    // peers, and bytes between two of them do not cross implementations.
+    const others = alive.filter((r) => r.peerIdPrefix !== prefix);
     const sum = (key) =>
-      alive.reduce((a, r) => a + Object.entries(r[key] ?? {}).reduce((b, [k, v]) => b + (k.startsWith(prefix) ? v : 0), 0), 0);
+      others.reduce((a, r) => a + Object.entries(r[key] ?? {}).reduce((b, [k, v]) => b + (k.startsWith(prefix) ? v : 0), 0), 0);
     const from = sum("p2pBytesByPeer");
     const to = sum("uploadedBytesByPeer");
     log(`cross-implementation: ${from} bytes from ${prefix}… peers, ${to} bytes to them`);

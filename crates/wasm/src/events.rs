@@ -3,7 +3,7 @@
 
 use js_sys::{Object, Reflect};
 use p2pml_core::engine::{Event, Source};
-use p2pml_proto::identity::StreamType;
+use p2pml_proto::identity::{PeerId, StreamType};
 use wasm_bindgen::JsValue;
 
 use crate::{Host, SegmentMeta};
@@ -90,33 +90,38 @@ fn request_error(source: Source, reason: &str) -> JsValue {
 pub(crate) fn count(h: &mut Host, event: &Event) {
     let c = &mut h.counters;
     match event {
-        Event::ChunkDownloaded { bytes, source } => match source {
+        Event::ChunkDownloaded { bytes, source, .. } => match source {
             Source::Http => c.http_bytes += *bytes as f64,
             Source::P2p => c.p2p_bytes += *bytes as f64,
         },
-        Event::ChunkUploaded { bytes } => c.uploaded_bytes += *bytes as f64,
+        Event::ChunkUploaded { bytes, .. } => c.uploaded_bytes += *bytes as f64,
         Event::PeerConnect { .. } => c.peers += 1,
         Event::PeerClose { .. } => c.peers = c.peers.saturating_sub(1),
         _ => {}
     }
 }
 
-/// The event's name and listener arguments. `peerId` is given where the
-/// engine names the peer (connect, close, error) and left undefined on
-/// segment and chunk events.
+/// The event's name and listener arguments, as P2P Media Loader gives them:
+/// `peerId` is the remote peer's id where one is involved, and undefined for
+/// HTTP.
 pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
-    let none = JsValue::UNDEFINED;
+    let peer_id = |p: &Option<PeerId>| {
+        p.map_or(JsValue::UNDEFINED, |p| {
+            JsValue::from_str(&p.to_utf8_lossy())
+        })
+    };
     match event {
         Event::SegmentStart {
             stream_type: t,
             segment: id,
             source: s,
+            peer,
         } => (
             "onSegmentStart",
             vec![obj(&[
                 ("segment", segment(h, *t, *id)),
                 ("downloadSource", source(*s)),
-                ("peerId", none),
+                ("peerId", peer_id(peer)),
             ])],
         ),
         Event::SegmentLoaded {
@@ -124,6 +129,7 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
             segment: id,
             bytes,
             http_bytes,
+            peer,
         } => {
             let url = h
                 .segment_for(*t, *id)
@@ -139,7 +145,14 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
                     ("segmentUrl", url),
                     ("bytesLength", JsValue::from_f64(*bytes as f64)),
                     ("downloadSource", source(from)),
-                    ("peerId", none),
+                    (
+                        "peerId",
+                        if from == Source::P2p {
+                            peer_id(peer)
+                        } else {
+                            JsValue::UNDEFINED
+                        },
+                    ),
                     ("streamType", stream_type(*t)),
                 ])],
             )
@@ -148,6 +161,7 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
             stream_type: t,
             segment: id,
             source: s,
+            peer,
             reason,
         } => (
             "onSegmentError",
@@ -155,7 +169,7 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
                 ("error", request_error(*s, reason)),
                 ("segment", segment(h, *t, *id)),
                 ("downloadSource", source(*s)),
-                ("peerId", none),
+                ("peerId", peer_id(peer)),
                 ("streamType", stream_type(*t)),
             ])],
         ),
@@ -163,12 +177,13 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
             stream_type: t,
             segment: id,
             source: s,
+            peer,
         } => (
             "onSegmentAbort",
             vec![obj(&[
                 ("segment", segment(h, *t, *id)),
                 ("downloadSource", source(*s)),
-                ("peerId", none),
+                ("peerId", peer_id(peer)),
                 ("streamType", stream_type(*t)),
             ])],
         ),
@@ -209,13 +224,17 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
                 ("error", js_sys::Error::new(reason).into()),
             ])],
         ),
-        Event::ChunkDownloaded { bytes, source: s } => (
+        Event::ChunkDownloaded {
+            bytes,
+            source: s,
+            peer,
+        } => (
             "onChunkDownloaded",
-            vec![JsValue::from_f64(*bytes as f64), source(*s), none],
+            vec![JsValue::from_f64(*bytes as f64), source(*s), peer_id(peer)],
         ),
-        Event::ChunkUploaded { bytes } => (
+        Event::ChunkUploaded { bytes, peer } => (
             "onChunkUploaded",
-            vec![JsValue::from_f64(*bytes as f64), none],
+            vec![JsValue::from_f64(*bytes as f64), peer_id(peer)],
         ),
         Event::TrackerError {
             stream_type: t,

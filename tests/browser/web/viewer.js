@@ -38,6 +38,8 @@ const stats = {
   segmentErrors: 0,
   peersConnected: 0,
   peersEver: new Set(),
+  // The page's own peer id prefix, when the query sets one.
+  peerIdPrefix: prefix ?? null,
   // By the first 8 characters of the peer id, where the engine names the peer.
   p2pBytesByPeer: {},
   uploadedBytesByPeer: {},

@@ -64,6 +64,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             stream_type: t,
             segment: seg.id,
             source: Source::Http,
+            peer: None,
         });
         self.mark_http_changed(stream);
     }
@@ -188,6 +189,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.emit(Event::ChunkDownloaded {
             bytes: len,
             source: Source::Http,
+            peer: None,
         });
     }
 
@@ -254,6 +256,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             stream_type: t,
             segment: id,
             source: Source::Http,
+            peer: None,
             reason: reason.clone(),
         });
         let player = self.loaders.get(t).player;

@@ -272,6 +272,8 @@ pub enum Event {
         segment: i64,
         /// From where.
         source: Source,
+        /// The peer, for a P2P attempt (P2P Media Loader's `peerId`).
+        peer: Option<PeerId>,
     },
     /// A segment is complete and stored.
     SegmentLoaded {
@@ -283,6 +285,8 @@ pub enum Event {
         bytes: u64,
         /// Of which came over HTTP (a download can resume across sources).
         http_bytes: u64,
+        /// The last peer that sent bytes of it, if any did.
+        peer: Option<PeerId>,
     },
     /// A download attempt failed.
     SegmentError {
@@ -294,6 +298,8 @@ pub enum Event {
         source: Source,
         /// Why.
         reason: String,
+        /// The peer, for a P2P attempt (P2P Media Loader's `peerId`).
+        peer: Option<PeerId>,
     },
     /// A download attempt was aborted (no longer needed, or switched source).
     SegmentAbort {
@@ -303,6 +309,8 @@ pub enum Event {
         segment: i64,
         /// From where.
         source: Source,
+        /// The peer, for a P2P attempt (P2P Media Loader's `peerId`).
+        peer: Option<PeerId>,
     },
     /// A peer connection opened.
     PeerConnect {
@@ -324,11 +332,15 @@ pub enum Event {
         bytes: u64,
         /// From where.
         source: Source,
+        /// The peer, when the bytes came from one.
+        peer: Option<PeerId>,
     },
     /// Bytes were sent to a peer.
     ChunkUploaded {
         /// How many.
         bytes: u64,
+        /// The peer they went to.
+        peer: Option<PeerId>,
     },
     /// A tracker refused a request (`failure reason`), sent something
     /// unreadable, or its connection closed.

@@ -84,6 +84,8 @@ pub(super) struct Download<P> {
     pub(super) next_roll: Option<Instant>,
     /// Timing guessed for a segment fetched before our playlist lists it.
     pub(super) guessed: Option<(f64, f64)>,
+    /// The last peer that sent bytes of it.
+    pub(super) last_peer: Option<PeerId>,
 }
 
 impl<P: Payload> Download<P> {
@@ -101,6 +103,7 @@ impl<P: Payload> Download<P> {
             p2p_not_before: None,
             next_roll: None,
             guessed: None,
+            last_peer: None,
         }
     }
 
@@ -845,6 +848,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     stream_type: t,
                     segment,
                     source: Source::Http,
+                    peer: None,
                 });
             }
             Attempt::P2p { conn } => {
@@ -854,10 +858,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         peer.abort_download();
                     }
                 }
+                let peer = self.remote_of(stream, conn);
                 self.emit(Event::SegmentAbort {
                     stream_type: t,
                     segment,
                     source: Source::P2p,
+                    peer,
                 });
                 self.pump_conn(now, stream, conn);
             }
@@ -890,10 +896,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 c.bandwidth.start_loading(now);
             }
             self.bw_all.start_loading(now);
+            let peer = self.remote_of(stream, conn);
             self.emit(Event::SegmentStart {
                 stream_type: t,
                 segment: seg.id,
                 source: Source::P2p,
+                peer,
             });
             self.pump_conn(now, stream, conn);
         }
@@ -977,6 +985,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some(t) = self.conn_type(stream) else {
             return;
         };
+        let peer = self.remote_of(stream, conn);
         let Some(d) = self.download_mut(t, stream, segment) else {
             return;
         };
@@ -986,6 +995,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let first = d.received == 0;
         d.total.get_or_insert(total);
         d.append(data.clone());
+        d.last_peer = peer;
         if first {
             self.relay_dirty.insert(stream);
         }
@@ -1025,10 +1035,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             // broken response, pause.
             d.p2p_not_before = (error != DownloadError::Absent).then(|| now + P2P_RETRY_DELAY);
             if error != DownloadError::Aborted {
+                let peer = self.remote_of(stream, conn);
                 self.emit(Event::SegmentError {
                     stream_type: t,
                     segment,
                     source: Source::P2p,
+                    peer,
                     reason: format!("{error:?}"),
                 });
             }
@@ -1050,6 +1062,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 stream_type: t,
                 segment: id,
                 source: Source::Http,
+                peer: None,
                 reason: format!("assembled {size} bytes, expected {:?}", d.total),
             });
             return;
@@ -1079,6 +1092,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             segment: id,
             bytes: size,
             http_bytes: d.http_bytes,
+            peer: d.last_peer,
         });
         let player = self.loaders.get(t).player;
         if player.is_some_and(|p| p.stream == stream && p.segment == id) {

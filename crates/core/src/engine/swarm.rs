@@ -620,6 +620,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         rand_core::Rng::next_u32(&mut self.rng)
     }
 
+    /// The remote peer of connection `conn`, once known.
+    pub(crate) fn remote_of(&self, stream: StreamId, conn: ConnId) -> Option<PeerId> {
+        self.swarms.get(&stream)?.conns.get(&conn)?.remote
+    }
+
     /// Connection `conn` of the swarm of `stream`.
     pub(crate) fn conn_mut(&mut self, stream: StreamId, conn: ConnId) -> Option<&mut Conn<P>> {
         self.swarms.get_mut(&stream)?.conns.get_mut(&conn)
@@ -753,9 +758,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     c.bandwidth.add_bytes(now, bytes);
                 }
                 self.bw_all.add_bytes(now, bytes);
+                let peer = self.remote_of(stream, conn);
                 self.emit(Event::ChunkDownloaded {
                     bytes,
                     source: Source::P2p,
+                    peer,
                 });
             }
             PeerEvent::DownloadCompleted { segment_id, data } => {
@@ -766,9 +773,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 error,
                 partial,
             } => self.p2p_failed(now, stream, conn, segment_id, error, partial),
-            PeerEvent::Uploaded { bytes } => self.emit(Event::ChunkUploaded {
-                bytes: bytes as u64,
-            }),
+            PeerEvent::Uploaded { bytes } => {
+                let peer = self.remote_of(stream, conn);
+                self.emit(Event::ChunkUploaded {
+                    bytes: bytes as u64,
+                    peer,
+                });
+            }
             PeerEvent::Malformed(e) => self.peer_error(stream, conn, e.to_string()),
             PeerEvent::Close(reason) => {
                 let reason = match reason {

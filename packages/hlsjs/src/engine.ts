@@ -11,7 +11,12 @@ import type {
 import { EngineBridge } from "./bridge.js";
 import { fragmentLoaderClass, type FragmentLoaderClass } from "./fragment-loader.js";
 import { playlistLoaderClass, type PlaylistLoaderClass } from "./playlist-loader.js";
-import { playerTuning, playlistRuntimeId } from "./mapping.js";
+import {
+  playerTuning,
+  playlistRuntimeId,
+  playlistShapeFromText,
+  type PlaylistShape,
+} from "./mapping.js";
 import { StreamRegistry } from "./streams.js";
 import { injectMixin, type HlsWithP2PClass } from "./mixin.js";
 import type {
@@ -137,7 +142,13 @@ export class HlsJsP2PEngine {
         },
         this,
       ),
-      pLoader: playlistLoaderClass(() => this.#followCurrentHls()),
+      pLoader: playlistLoaderClass({
+        onCreated: () => this.#followCurrentHls(),
+        onMainMediaPlaylist: (text) => {
+          const shape = playlistShapeFromText(text, "main");
+          if (shape) this.#tune(shape);
+        },
+      }),
     };
   }
 
@@ -245,15 +256,19 @@ export class HlsJsP2PEngine {
   }
 
   #tunePlayer({ details }: LevelUpdatedData | AudioTrackLoadedData): void {
+    this.#tune({
+      live: details.live,
+      targetduration: details.targetduration,
+      fragmentCount: details.fragments.length,
+      firstFragmentType: details.fragments[0]?.type,
+    });
+  }
+
+  #tune(playlist: PlaylistShape): void {
     const hls = this.#hls;
     if (!hls) return;
     const changes = playerTuning(
-      {
-        live: details.live,
-        targetduration: details.targetduration,
-        fragmentCount: details.fragments.length,
-        firstFragmentType: details.fragments[0]?.type,
-      },
+      playlist,
       hls.userConfig ?? {},
       hls.config,
       this.#core.highDemandTimeWindow(),

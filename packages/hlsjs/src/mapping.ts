@@ -153,6 +153,27 @@ export type PlaylistShape = {
   firstFragmentType: string | undefined;
 };
 
+/**
+ * The shape of a media playlist read from its text, the way hls.js will read it: live unless
+ * it has `#EXT-X-ENDLIST`, one fragment per `#EXTINF`. `undefined` for a multivariant playlist
+ * or text that is not a playlist (hls.js reports those itself).
+ */
+export function playlistShapeFromText(text: string, fragmentType: string): PlaylistShape | undefined {
+  if (!text.startsWith("#EXTM3U")) return undefined;
+  let targetduration: number | undefined;
+  let fragmentCount = 0;
+  let live = true;
+  for (const line of text.split(/\r?\n/)) {
+    if (line.startsWith("#EXTINF:")) fragmentCount += 1;
+    else if (line.startsWith("#EXT-X-TARGETDURATION:")) {
+      targetduration = Number(line.slice("#EXT-X-TARGETDURATION:".length));
+    } else if (line.startsWith("#EXT-X-ENDLIST")) live = false;
+    else if (line.startsWith("#EXT-X-STREAM-INF")) return undefined;
+  }
+  if (targetduration === undefined || !(targetduration > 0) || fragmentCount === 0) return undefined;
+  return { live, targetduration, fragmentCount, firstFragmentType: fragmentType };
+}
+
 export type BufferSettings = {
   liveSyncDuration?: number | null;
   liveSyncDurationCount?: number | null;

@@ -1,7 +1,10 @@
-// hls.js's pLoader: hls.js's own loader, unchanged, except that creating one tells the engine
-// which hls.js instance it serves. hls.js creates a playlist loader before it loads anything,
-// and by then the instance exists, which neither the mixin (it must call super() first) nor a
-// page using bindHls(() => hls) can guarantee earlier.
+// hls.js's pLoader: hls.js's own loader, unchanged, except for two notices to the engine.
+// - Creating one tells the engine which hls.js instance it serves. hls.js creates a playlist
+//   loader before it loads anything, and by then the instance exists, which neither the mixin
+//   (it must call super() first) nor a page using bindHls(() => hls) can guarantee earlier.
+// - A main media playlist's text reaches the engine before hls.js parses it. hls.js picks a live
+//   start position while it handles the playlist, before it emits LEVEL_UPDATED, so tuning set
+//   from that event came too late for the first playlist and start latency varied between runs.
 import type {
   HlsConfig,
   Loader,
@@ -14,13 +17,19 @@ import type {
 
 export type PlaylistLoaderClass = new (config: HlsConfig) => Loader<PlaylistLoaderContext>;
 
-export function playlistLoaderClass(onCreated: () => void): PlaylistLoaderClass {
+export type PlaylistHooks = {
+  onCreated(): void;
+  /** A main media playlist's text, before hls.js parses it. */
+  onMainMediaPlaylist(text: string): void;
+};
+
+export function playlistLoaderClass(hooks: PlaylistHooks): PlaylistLoaderClass {
   return class P2PPlaylistLoader implements Loader<PlaylistLoaderContext> {
     readonly #loader: Loader<LoaderContext>;
 
     constructor(config: HlsConfig) {
       this.#loader = new config.loader(config);
-      onCreated();
+      hooks.onCreated();
     }
 
     get context(): PlaylistLoaderContext | null {
@@ -44,7 +53,19 @@ export function playlistLoaderClass(onCreated: () => void): PlaylistLoaderClass 
       config: LoaderConfiguration,
       callbacks: LoaderCallbacks<PlaylistLoaderContext>,
     ): void {
-      this.#loader.load(context, config, callbacks as LoaderCallbacks<LoaderContext>);
+      // "level" is a main rendition's playlist; "manifest" may be a media playlist without a
+      // multivariant one above it (the hook ignores multivariant text).
+      const main = context.type === "level" || context.type === "manifest";
+      const observed: LoaderCallbacks<PlaylistLoaderContext> = main
+        ? {
+            ...callbacks,
+            onSuccess: (response, stats, ctx, networkDetails) => {
+              if (typeof response.data === "string") hooks.onMainMediaPlaylist(response.data);
+              callbacks.onSuccess(response, stats, ctx, networkDetails);
+            },
+          }
+        : callbacks;
+      this.#loader.load(context, config, observed as LoaderCallbacks<LoaderContext>);
     }
 
     abort(): void {

@@ -10,6 +10,7 @@ import {
   playerTuning,
   playlistChanges,
   playlistRuntimeId,
+  playlistShapeFromText,
   segmentRuntimeId,
 } from "../dist/mapping.js";
 
@@ -204,4 +205,22 @@ test("tuning only lowers buffers, only for main playlists of more than 4 segment
     maxBufferLength: 15,
     maxMaxBufferLength: 15,
   });
+});
+
+test("playlist shape from text, as hls.js will parse it: live without ENDLIST, one fragment per EXTINF", () => {
+  const live = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:2,\na.ts\n#EXTINF:2,\r\nb.ts\n";
+  assert.deepEqual(playlistShapeFromText(live, "main"), {
+    live: true,
+    targetduration: 2,
+    fragmentCount: 2,
+    firstFragmentType: "main",
+  });
+  assert.equal(playlistShapeFromText(`${live}#EXT-X-ENDLIST\n`, "main")?.live, false);
+  // Multivariant playlists, garbage and playlists without a target duration: no shape.
+  assert.equal(playlistShapeFromText("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nl.m3u8\n", "main"), undefined);
+  assert.equal(playlistShapeFromText("<html>502</html>", "main"), undefined);
+  assert.equal(playlistShapeFromText("#EXTM3U\n#EXTINF:2,\na.ts\n", "main"), undefined);
+  // The shape feeds the tuning before hls.js picks its start: 20 segments, 19 behind the edge.
+  const twenty = `#EXTM3U\n#EXT-X-TARGETDURATION:2\n${"#EXTINF:2,\ns.ts\n".repeat(20)}`;
+  assert.equal(playerTuning(playlistShapeFromText(twenty, "main"), {}, hlsDefaults, 15).liveSyncDurationCount, 19);
 });

@@ -325,6 +325,25 @@ fn test() -> anyhow::Result<()> {
             &[("TRACKER", "p2pml")],
         )?;
     }
+    // A native peer (`p2pml seed`, webrtc-rs) in one swarm with two Chromium
+    // viewers running the real P2P Media Loader 2.3.1: it must both receive
+    // from and send to the browsers.
+    run(
+        "browser: a native seeder trades both ways with 2 P2P Media Loader 2.3.1 viewers",
+        "bash",
+        &[
+            "tests/browser/native-interop.sh",
+            "/live/20/hls-ts/master.m3u8",
+            "--viewers",
+            "2",
+            "--spacing",
+            "12",
+            "--duration",
+            "30",
+            "--expect-p2p",
+        ],
+        &[],
+    )?;
 
     println!(
         "\nall checks passed in {:.0} s",

@@ -176,6 +176,8 @@ pub struct PeerConnection<P> {
     remote_loaded: HashSet<i64>,
     remote_http_loading: HashSet<i64>,
     highest_loaded: Option<i64>,
+    /// The peer sent at least one announcement.
+    announced: bool,
     /// The peer said Hello: it speaks our extensions.
     ours: bool,
     /// Segments the peer (one of ours) relays while receiving them.
@@ -209,6 +211,7 @@ impl<P: Payload> PeerConnection<P> {
             remote_loaded: HashSet::new(),
             remote_http_loading: HashSet::new(),
             highest_loaded: None,
+            announced: false,
             ours: false,
             remote_relaying: HashSet::new(),
             refused_at: None,
@@ -235,6 +238,13 @@ impl<P: Payload> PeerConnection<P> {
     /// Whether the peer announced it stores `segment_id`.
     pub fn has(&self, segment_id: i64) -> bool {
         self.remote_loaded.contains(&segment_id)
+    }
+
+    /// Whether the peer has announced what it holds yet. Peers announce
+    /// right after connecting (unless their upload is disabled), so until
+    /// then what it holds is unknown rather than nothing.
+    pub fn has_announced(&self) -> bool {
+        self.announced
     }
 
     /// The highest id the peer announced it stores.
@@ -588,6 +598,7 @@ impl<P: Payload> PeerConnection<P> {
                 self.highest_loaded = a.loaded.iter().copied().max();
                 self.remote_loaded = a.loaded.into_iter().collect();
                 self.remote_http_loading = a.http_loading.into_iter().collect();
+                self.announced = true;
                 self.events.push_back(PeerEvent::Announced);
             }
             PeerCommand::SegmentRequest(r) => {

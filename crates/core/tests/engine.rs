@@ -50,6 +50,16 @@ fn command(p: &VirtualPayload) -> Option<PeerCommand> {
 
 impl Harness {
     fn new(config: EngineConfig) -> Self {
+        let mut h = Self::without_playback(config);
+        h.input(Input::Playback {
+            position: 0.0,
+            rate: 1.0,
+        });
+        h
+    }
+
+    /// A harness whose player has not reported a position yet.
+    fn without_playback(config: EngineConfig) -> Self {
         let mut h = Self {
             engine: Engine::new(config, Instant::ZERO),
             now: Instant::ZERO,
@@ -66,10 +76,6 @@ impl Harness {
             stream: 1,
             add: (0..30).map(segment).collect(),
             remove: vec![],
-        });
-        h.input(Input::Playback {
-            position: 0.0,
-            rate: 1.0,
         });
         h
     }
@@ -800,12 +806,102 @@ fn a_secondary_stream_has_its_own_loader_and_its_own_swarm() {
 }
 
 #[test]
+fn before_the_first_position_report_buffered_requests_are_not_urgent() {
+    // hls.js asks for segment after segment as fast as they arrive, before the
+    // video element reports a position. Each was taken as due at once, so a
+    // newcomer fetched its whole buffer over HTTP before its peers connected.
+    let mut config = Harness::config();
+    config.common.seeding_grace = Duration::from_secs(3);
+    let mut h = Harness::without_playback(config);
+    h.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    h.serve_http(0);
+    for (request, segment) in [(2, 1), (3, 2)] {
+        h.input(Input::LoadSegment {
+            request,
+            stream: 1,
+            segment,
+        });
+        h.advance(Duration::from_millis(100));
+        h.take();
+        // Not due yet, nobody connected, within the grace: no HTTP.
+        assert!(h.fetches.is_empty(), "{:?}", h.fetches);
+        h.input(Input::AbortSegment { request });
+    }
+    // The first position report: segment 2 is due in 4 s, which leaves
+    // time; once the playhead nears it, HTTP takes over.
+    h.input(Input::LoadSegment {
+        request: 4,
+        stream: 1,
+        segment: 1,
+    });
+    h.input(Input::Playback {
+        position: 1.5,
+        rate: 1.0,
+    });
+    h.take();
+    assert!(
+        h.fetches.iter().any(|(_, url)| url.ends_with("/1.ts")),
+        "segment 1 is due in 0.5 s: {:?}",
+        h.fetches
+    );
+}
+
+#[test]
+fn seeding_waits_for_a_new_peers_first_announcement() {
+    // A peer announces what it holds right after its channel opens; until
+    // then it may hold the very segments we would seed over HTTP.
+    let mut config = Harness::config();
+    // Every connected peer seeds (one seeder per peer): without the wait,
+    // we would seed at once.
+    config.common.peers_per_seeder = 1;
+    // Segments 0 and 1 take two HTTP slots and stay unserved here.
+    config.main.simultaneous_http_downloads = 4;
+    // Nothing is seeded before the peer connects (as in the browser).
+    config.common.seeding_grace = Duration::from_secs(3);
+    let mut h = Harness::new(config.clone());
+    let conn = h.connect_peer(remote());
+    h.take();
+    // Segments 0 and 1 turn due within the test's time: they go over HTTP
+    // whoever holds them.
+    let ahead = |fetches: &[(u64, String)]| {
+        fetches
+            .iter()
+            .filter(|(_, url)| !url.ends_with("/0.ts") && !url.ends_with("/1.ts"))
+            .count()
+    };
+    h.advance(Duration::from_millis(100));
+    h.take();
+    assert_eq!(ahead(&h.fetches), 0, "{:?}", h.fetches);
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: (0..30).collect(),
+            http_loading: vec![],
+        })),
+    });
+    h.take();
+    assert_eq!(ahead(&h.fetches), 0, "{:?}", h.fetches);
+
+    // A peer that never announces (its upload is off) holds up seeding for
+    // a second only.
+    let mut silent = Harness::new(config);
+    silent.connect_peer(remote());
+    silent.advance(Duration::from_millis(1100));
+    silent.take();
+    assert!(ahead(&silent.fetches) > 0, "no seeding after the wait");
+}
+
+#[test]
 fn a_newcomer_waits_for_peers_before_seeding_the_window_over_http() {
     let mut config = Harness::config();
     config.common.seeding_grace = Duration::from_secs(3);
     let mut h = Harness::new(config.clone());
-    // Segments 0 and 1 may be seeded in the instant between the link
-    // opening and the peer's announcement: none from further ahead.
+    // Segment 0 may be due before the peer announces: none from further
+    // ahead.
     let ahead = |fetches: &[(u64, String)]| {
         fetches
             .iter()

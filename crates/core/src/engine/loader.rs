@@ -38,6 +38,9 @@ const DEFAULT_TTFB: f64 = 0.3;
 /// A P2P download projected to finish this long before the deadline is
 /// left to finish even when HTTP would otherwise take over.
 const P2P_FINISH_MARGIN: f64 = 0.3;
+/// How long seeding over HTTP waits for a newly connected peer's first
+/// announcement (peers announce as soon as the channel opens).
+const ANNOUNCEMENT_WAIT: Duration = Duration::from_secs(1);
 /// How often a P2P download inside the HTTP lead is checked.
 const P2P_PROGRESS_CHECK: Duration = Duration::from_millis(200);
 
@@ -162,6 +165,10 @@ pub(crate) struct Loader<P> {
     pub(crate) active: Option<StreamId>,
     pub(crate) player: Option<PlayerRequest>,
     pub(crate) last_requested: Option<(StreamId, i64)>,
+    /// Before the player reports a position: the start of the earliest
+    /// segment it asked for. Players buffer several segments before the
+    /// first position report, and each of those is not due when asked for.
+    pub(crate) first_wanted: Option<f64>,
     pub(super) downloads: BTreeMap<(StreamId, i64), Download<P>>,
     pub(super) started: Instant,
     /// Mean size of completed segments, for estimates.
@@ -176,6 +183,7 @@ impl<P: Payload> Loader<P> {
             active: None,
             player: None,
             last_requested: None,
+            first_wanted: None,
             downloads: BTreeMap::new(),
             started: now,
             mean_size: None,
@@ -308,9 +316,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let (t, key) = (s.stream_type, s.key.clone());
+        let start = s.segment(segment).map(|seg| seg.start);
         self.activate_swarm(now, stream);
+        let unplayed = self.playhead.is_none();
         let loader = self.loaders.get_mut(t);
         loader.last_requested = Some((stream, segment));
+        if unplayed {
+            if let Some(start) = start {
+                loader.first_wanted = Some(loader.first_wanted.map_or(start, |f| f.min(start)));
+            }
+        }
         if let Some(previous) = loader.player.replace(PlayerRequest {
             id: request,
             stream,
@@ -417,10 +432,17 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         };
         let player = self.loaders.get(t).player.filter(|p| p.stream == stream_id);
         let rate = self.rate();
+        // Before the first position report, the playhead is taken to be at
+        // the earliest segment the player asked for: it is still there.
+        let first_wanted = self.loaders.get(t).first_wanted;
         let position = self.position(now).or_else(|| {
-            player
+            let asked = player
                 .and_then(|p| stream.segment(p.segment))
-                .map(|s| s.start)
+                .map(|s| s.start);
+            match (asked, first_wanted) {
+                (Some(a), Some(f)) => Some(a.min(f)),
+                (a, f) => a.or(f),
+            }
         });
         let Some(position) = position else {
             return;
@@ -732,6 +754,12 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 if peers == 0 && now < grace_end {
                     // Just started and alone so far: peers may hold all of it.
                     self.check_at(grace_end);
+                    return Plan::Wait;
+                }
+                if let Some(due) = sw.announcements_due(now, ANNOUNCEMENT_WAIT) {
+                    // A peer just connected and has not said what it holds
+                    // yet: it may hold this one.
+                    self.check_at(due);
                     return Plan::Wait;
                 }
                 // Rendezvous: am I among the k connected peers with the highest scores?

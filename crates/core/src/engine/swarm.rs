@@ -2,6 +2,7 @@
 //! announcers and peer connections.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use p2pml_proto::command::{Announcement, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK};
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
@@ -65,6 +66,8 @@ pub(crate) enum ConnState<P> {
 #[derive(Debug)]
 pub(crate) struct Conn<P> {
     pub(crate) created: Instant,
+    /// When the data channel opened.
+    pub(crate) opened: Option<Instant>,
     pub(crate) remote: Option<PeerId>,
     pub(crate) we_offered: bool,
     pub(crate) tracker: TrackerId,
@@ -82,6 +85,7 @@ impl<P> Conn<P> {
     ) -> Self {
         Self {
             created,
+            opened: None,
             remote,
             we_offered,
             tracker,
@@ -113,9 +117,21 @@ pub(crate) struct Swarm<P> {
     relaying_sent: Vec<i64>,
 }
 
-impl<P> Swarm<P> {
+impl<P: Payload> Swarm<P> {
     pub(crate) fn open_count(&self) -> usize {
         self.conns.values().filter(|c| c.open().is_some()).count()
+    }
+
+    /// When the last of the open peers that have not announced yet will
+    /// have had `wait` to do so since its channel opened; `None` when none
+    /// is still expected to.
+    pub(crate) fn announcements_due(&self, now: Instant, wait: Duration) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter(|c| c.open().is_some_and(|p| !p.has_announced()))
+            .filter_map(|c| c.opened.map(|at| at + wait))
+            .filter(|due| *due > now)
+            .max()
     }
 
     /// Open peers, with their connection ids.
@@ -591,6 +607,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let stream_type = self.swarms.get(&stream).map(|sw| sw.stream_type);
         if let Some(c) = self.conn_mut(stream, conn) {
             c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
+            c.opened = Some(now);
         }
         if let Some(stream_type) = stream_type {
             self.emit(Event::PeerConnect {

@@ -40,7 +40,7 @@ const DEFAULT_TTFB: f64 = 0.3;
 const P2P_FINISH_MARGIN: f64 = 0.3;
 /// How long seeding over HTTP waits for a newly connected peer's first
 /// announcement (peers announce as soon as the channel opens).
-const ANNOUNCEMENT_WAIT: Duration = Duration::from_secs(1);
+pub(super) const ANNOUNCEMENT_WAIT: Duration = Duration::from_secs(1);
 /// How often a P2P download inside the HTTP lead is checked.
 const P2P_PROGRESS_CHECK: Duration = Duration::from_millis(200);
 

@@ -9,7 +9,7 @@ use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::TrackerMessage;
 
 use super::io::{Event, Output, Source, TrackerId};
-use super::loader::Attempt;
+use super::loader::{ANNOUNCEMENT_WAIT, Attempt};
 use super::{Engine, TYPES};
 use crate::bandwidth::BandwidthCalculator;
 use crate::payload::Payload;
@@ -700,12 +700,17 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
     fn peer_event(&mut self, now: Instant, stream: StreamId, conn: ConnId, event: PeerEvent<P>) {
         match event {
             PeerEvent::Announced => {
+                // A new peer's first announcements end the wait of seeding
+                // for them (`announcements_due`), whatever they hold.
                 let matters = self
                     .swarms
                     .get(&stream)
                     .and_then(|sw| sw.conns.get(&conn))
                     .is_some_and(|c| match &c.state {
-                        ConnState::Open(peer) => self.announcement_matters(stream, peer),
+                        ConnState::Open(peer) => {
+                            c.opened.is_some_and(|at| now < at + ANNOUNCEMENT_WAIT)
+                                || self.announcement_matters(stream, peer)
+                        }
                         _ => false,
                     });
                 self.reschedule |= matters;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 mod bench_browser;
+mod bench_rtc;
 mod web;
 
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
@@ -37,12 +38,14 @@ fn main() -> anyhow::Result<()> {
         Some("build-web") => web::build_web(),
         Some("bench-browser") => bench_browser::bench_browser(),
         Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
+        Some("bench-rtc") => bench_rtc::bench_rtc(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
                 "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
                  cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
                  cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)\n       \
-                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
+                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n       \
+                 cargo xtask bench-rtc        # data-channel throughput: native / Chromium [--mib 256]\n\
                  \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
             );
             std::process::exit(2);

@@ -37,7 +37,7 @@ mod tracker;
 
 pub use config::{HttpConfig, IceServer, NativeConfig, RtcConfig};
 pub use host::{HostError, LoadError, NativeEngine};
-pub use rtc::without_trickle;
+pub use rtc::{rtc_runtime, without_trickle};
 
 /// A random number for seeds and labels (not for secrets): std's per-process
 /// random hash keys, mixed with a counter and the clock.

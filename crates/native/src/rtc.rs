@@ -50,11 +50,24 @@ pub(crate) struct RtcContext {
     upload: Option<Mutex<TokenBucket>>,
 }
 
+/// The webrtc-rs runtime our connections use: tokio, with UDP socket
+/// buffers of `socket_buffer` bytes ([`RtcConfig::socket_buffer`]; 0 keeps
+/// the kernel's default). For programs that drive webrtc-rs directly, such
+/// as the throughput benchmark, and want the same sockets.
+///
+/// ```
+/// let runtime = p2pml_native::rtc_runtime(4 << 20);
+/// # drop(runtime);
+/// ```
+pub fn rtc_runtime(socket_buffer: usize) -> Arc<dyn Runtime> {
+    Arc::new(BufferedRuntime {
+        buffer: socket_buffer,
+    })
+}
+
 impl RtcContext {
     pub(crate) fn new(config: RtcConfig, send_high_water: usize) -> Self {
-        let runtime: Arc<dyn Runtime> = Arc::new(BufferedRuntime {
-            buffer: config.socket_buffer,
-        });
+        let runtime = rtc_runtime(config.socket_buffer);
         let upload = config
             .upload_rate
             .filter(|r| *r > 0)

@@ -1,0 +1,262 @@
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
+//! Raw data-channel throughput with webrtc-rs on 127.0.0.1: ordered,
+//! reliable 64 KiB messages, with the buffered-amount flow control and the
+//! 4 MiB socket buffers our peers use. `cargo xtask bench-rtc` runs it next
+//! to Chromium.
+//!
+//! - `rtc_bench local MIB`: two peer connections in this process send MIB
+//!   MiB one way (native→native) and print one result line.
+//! - `rtc_bench offer MIB`: the native end for another peer (a Chromium page,
+//!   driven by `tests/browser/bench-rtc.mjs`). It prints `offer <SDP>`
+//!   (percent-encoded, non-trickle) on stdout, reads `answer <SDP>` from
+//!   stdin, sends MIB MiB once the channel opens, then waits for a `done`
+//!   line and prints its result line.
+//!
+//! A result line: `result open_ms=… sent=… send_s=… cpu_s=…`, where `cpu_s`
+//! is this process's user+system CPU time during the transfer.
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+const MESSAGE: usize = 64 << 10;
+/// Our peers' settings: stop writing above 1 MiB buffered, resume below 512 KiB.
+const HIGH_WATER: usize = 1 << 20;
+const LOW_WATER: u32 = 512 << 10;
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// User plus system CPU seconds of this process (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Events {
+    gathered: mpsc::Sender<()>,
+    channel: mpsc::Sender<Arc<dyn DataChannel>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.try_send(());
+        }
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.channel.try_send(channel);
+    }
+}
+
+struct Peer {
+    pc: Box<dyn PeerConnection>,
+    gathered: mpsc::Receiver<()>,
+    channels: mpsc::Receiver<Arc<dyn DataChannel>>,
+}
+
+async fn peer() -> Peer {
+    let (gathered_tx, gathered) = mpsc::channel(4);
+    let (channel_tx, channels) = mpsc::channel(4);
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .with_sctp_max_receive_buffer_size(4 << 20)
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings)
+        .with_runtime(p2pml_native::rtc_runtime(SOCKET_BUFFER))
+        .with_handler(Arc::new(Events {
+            gathered: gathered_tx,
+            channel: channel_tx,
+        }))
+        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .build()
+        .await
+        .expect("peer connection");
+    Peer {
+        pc: Box::new(pc),
+        gathered,
+        channels,
+    }
+}
+
+/// Waits for ICE gathering (at most 5 s) and returns the local SDP.
+async fn local_sdp(p: &mut Peer) -> String {
+    let _ = tokio::time::timeout(Duration::from_secs(5), p.gathered.recv()).await;
+    p2pml_native::without_trickle(&p.pc.local_description().await.expect("description").sdp)
+}
+
+async fn wait_open(dc: &Arc<dyn DataChannel>) {
+    loop {
+        match dc.poll().await {
+            Some(DataChannelEvent::OnOpen) => return,
+            Some(DataChannelEvent::OnClose) | None => panic!("channel closed before opening"),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Sends `total` bytes in 64 KiB messages with buffered-amount flow control;
+/// returns when the last message is handed to the channel.
+async fn send_all(dc: &Arc<dyn DataChannel>, total: usize) {
+    dc.set_buffered_amount_low_threshold(LOW_WATER)
+        .await
+        .expect("threshold");
+    let message = vec![0xA5u8; MESSAGE];
+    let mut sent = 0;
+    while sent < total {
+        if dc.outstanding_bytes().await.expect("buffered") >= HIGH_WATER {
+            match dc.poll().await {
+                Some(DataChannelEvent::OnClose) | None => panic!("channel closed while sending"),
+                _ => continue,
+            }
+        }
+        let n = MESSAGE.min(total - sent);
+        dc.send(BytesMut::from(&message[..n])).await.expect("send");
+        sent += n;
+    }
+}
+
+/// Both ends in this process: A offers and sends, B answers and counts.
+async fn local(total: usize) {
+    let started = Instant::now();
+    let mut a = peer().await;
+    let mut b = peer().await;
+    let dc =
+        a.pc.create_data_channel("bench", None)
+            .await
+            .expect("channel");
+    let offer = a.pc.create_offer(None).await.expect("offer");
+    a.pc.set_local_description(offer)
+        .await
+        .expect("local offer");
+    let offer = local_sdp(&mut a).await;
+    b.pc.set_remote_description(RTCSessionDescription::offer(offer).expect("offer sdp"))
+        .await
+        .expect("remote offer");
+    let answer = b.pc.create_answer(None).await.expect("answer");
+    b.pc.set_local_description(answer)
+        .await
+        .expect("local answer");
+    let answer = local_sdp(&mut b).await;
+    a.pc.set_remote_description(RTCSessionDescription::answer(answer).expect("answer sdp"))
+        .await
+        .expect("remote answer");
+    wait_open(&dc).await;
+    let open = started.elapsed();
+    let incoming = b.channels.recv().await.expect("incoming channel");
+    let receiver = tokio::spawn(async move {
+        let mut got = 0;
+        while got < total {
+            match incoming.poll().await {
+                Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
+                Some(DataChannelEvent::OnClose) | None => break,
+                Some(_) => {}
+            }
+        }
+        got
+    });
+    let (cpu, t) = (cpu_seconds(), Instant::now());
+    send_all(&dc, total).await;
+    let got = receiver.await.expect("receiver");
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    assert_eq!(got, total, "bytes lost");
+    println!(
+        "result open_ms={:.0} sent={total} send_s={wall:.3} cpu_s={cpu:.3}",
+        open.as_secs_f64() * 1e3
+    );
+    let _ = a.pc.close().await;
+    let _ = b.pc.close().await;
+}
+
+/// Reads one line from stdin on a blocking thread.
+async fn read_line() -> String {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).expect("stdin");
+        line.trim_end().to_owned()
+    })
+    .await
+    .expect("stdin thread")
+}
+
+/// The native end for a remote answerer speaking over stdio.
+async fn offer(total: usize) {
+    let started = Instant::now();
+    let mut a = peer().await;
+    let dc =
+        a.pc.create_data_channel("bench", None)
+            .await
+            .expect("channel");
+    let offer = a.pc.create_offer(None).await.expect("offer");
+    a.pc.set_local_description(offer)
+        .await
+        .expect("local offer");
+    let offer = local_sdp(&mut a).await;
+    println!("offer {}", utf8_percent_encode(&offer, NON_ALPHANUMERIC));
+    let line = read_line().await;
+    let answer = line.strip_prefix("answer ").expect("an answer line");
+    let answer = percent_decode_str(answer)
+        .decode_utf8()
+        .expect("UTF-8")
+        .into_owned();
+    a.pc.set_remote_description(RTCSessionDescription::answer(answer).expect("answer sdp"))
+        .await
+        .expect("remote answer");
+    wait_open(&dc).await;
+    let open = started.elapsed();
+    let (cpu, t) = (cpu_seconds(), Instant::now());
+    send_all(&dc, total).await;
+    let send_s = t.elapsed().as_secs_f64();
+    // The remote says when the last byte arrived; the CPU until then counts.
+    let done = read_line().await;
+    assert_eq!(done, "done", "expected done");
+    println!(
+        "result open_ms={:.0} sent={total} send_s={send_s:.3} cpu_s={:.3}",
+        open.as_secs_f64() * 1e3,
+        cpu_seconds() - cpu
+    );
+    let _ = a.pc.close().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
+    match args.get(1).map(String::as_str) {
+        Some("local") => local(mib << 20).await,
+        Some("offer") => offer(mib << 20).await,
+        _ => {
+            eprintln!("usage: rtc_bench local|offer [MiB]");
+            std::process::exit(2);
+        }
+    }
+}

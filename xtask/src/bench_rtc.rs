@@ -1,0 +1,64 @@
+//! `cargo xtask bench-rtc`: data-channel throughput on loopback with 64 KiB
+//! messages, side by side in one run — native→native, native→Chromium and
+//! Chromium→Chromium (`tests/browser/bench-rtc.mjs`, in a loopback-only
+//! network namespace) — then native→native through our whole peer protocol
+//! (`crates/native/examples/p2p_throughput.rs`). A benchmark: it prints, it
+//! does not gate.
+
+use anyhow::bail;
+
+use crate::{root, run};
+
+pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
+    let mib = args
+        .iter()
+        .position(|a| a == "--mib")
+        .and_then(|i| args.get(i + 1))
+        .map_or("256", String::as_str);
+    run(
+        "release build of the benchmark programs",
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "p2pml-native",
+            "--example",
+            "rtc_bench",
+            "--example",
+            "p2p_throughput",
+        ],
+        &[],
+    )?;
+    let examples = root().join("target/release/examples");
+    let rtc_bench = examples.join("rtc_bench");
+    let script = format!(
+        "ip link set lo up && exec node tests/browser/bench-rtc.mjs --native {} --mib {mib} --runs 2",
+        rtc_bench.display()
+    );
+    run(
+        "raw data channels: native→native, native→Chromium, Chromium→Chromium",
+        "unshare",
+        &["-n", "--", "bash", "-c", &script],
+        &[],
+    )?;
+    let throughput = examples.join("p2p_throughput");
+    let Some(throughput) = throughput.to_str() else {
+        bail!("non-UTF-8 path {}", throughput.display());
+    };
+    for _ in 0..2 {
+        run(
+            "native→native through the whole peer protocol (tracker, engine, our framing)",
+            "unshare",
+            &[
+                "-n",
+                "--",
+                "bash",
+                "-c",
+                &format!("ip link set lo up && exec {throughput} {mib}"),
+            ],
+            &[],
+        )?;
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
     clippy::expect_used,
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
     missing_docs
 )]
 //! Raw data-channel throughput with webrtc-rs on 127.0.0.1: ordered,

@@ -18,6 +18,11 @@ pub(crate) struct SeedArgs {
     renditions: Vec<usize>,
     #[command(flatten)]
     peer: PeerArgs,
+    /// Origin-pull edge mode (eCDN): fetch every new segment over HTTP at once
+    /// unless a connected peer already holds it, instead of sharing the HTTP
+    /// work with the swarm.
+    #[arg(long)]
+    pull_all: bool,
     /// Log every engine step.
     #[arg(long, short)]
     verbose: bool,
@@ -30,6 +35,9 @@ pub(crate) fn run(args: &SeedArgs, out: &mut impl Write) -> anyhow::Result<()> {
         let shutdown = peer_args::shutdown_signal()?;
         let mut native = p2pml_native::NativeConfig::default();
         args.peer.apply(&mut native);
+        if args.pull_all {
+            native.engine.common.seeding = p2pml_sim::Seeding::All;
+        }
         let seeder = Seeder::start(SeedConfig {
             native,
             manifest: args.url.clone(),

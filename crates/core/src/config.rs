@@ -128,6 +128,11 @@ pub enum Seeding {
     /// P2P Media Loader's way: each peer fetches each new segment with
     /// probability about 1/(peers + 1).
     Random,
+    /// This peer fetches every segment in its HTTP window that no connected
+    /// peer holds, at once: an origin-pull edge seeder (eCDN), which
+    /// must hold the whole stream as early as the origin has it, whatever
+    /// its peers can do.
+    All,
 }
 
 impl Default for CommonConfig {

@@ -181,6 +181,7 @@ pub(crate) fn apply(obj: &JsValue, config: &mut EngineConfig, host: &mut HostCon
     match string(obj, "seeding").as_deref() {
         Some("random") => c.seeding = Seeding::Random,
         Some("coordinated") => c.seeding = Seeding::Coordinated,
+        Some("all") => c.seeding = Seeding::All,
         _ => {}
     }
     if let Some(v) = get(obj, "rtcConfig").filter(JsValue::is_object) {
@@ -292,6 +293,7 @@ pub(crate) fn to_js(config: &EngineConfig, host: &HostConfig) -> JsValue {
     let seeding = match c.seeding {
         Seeding::Coordinated => "coordinated",
         Seeding::Random => "random",
+        Seeding::All => "all",
     };
     set(&o, "seeding", &JsValue::from_str(seeding));
     set(

@@ -711,7 +711,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
         // Random seeding waits for anyone fetching it; the seeders that
         // rendezvous designates fetch it together, so it spreads from several.
-        let coordinated = self.config.common.seeding == Seeding::Coordinated;
+        let coordinated = self.config.common.seeding != Seeding::Random;
         let someone_has = sw.open_peers().any(|(_, p)| {
             p.has(seg.id)
                 || !coordinated && (p.is_http_loading(seg.id) || p.relays(seg.id) && relay)
@@ -772,6 +772,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     .count();
                 above_me < seeders
             }
+            Seeding::All => true,
             Seeding::Random => {
                 if !roll_due {
                     false

@@ -1,5 +1,6 @@
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::unwrap_used,
     clippy::cast_precision_loss,
     missing_docs

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use crate::files::{self, RangeRequest, ReadError};
 use crate::live::{self, VodPlaylist};
 use crate::paths;
-use crate::{Clock, OriginConfig, OriginError, SystemClock};
+use crate::{Clock, EndpointReply, EndpointRequest, OriginConfig, OriginError, SystemClock};
 
 /// A bound origin server; [`Origin::run`] serves it.
 pub struct Origin {
@@ -148,6 +148,20 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
     if method == Method::OPTIONS {
         return empty(StatusCode::NO_CONTENT);
     }
+    let config = &state.config;
+    let Some(components) = paths::request_components(req.uri().path()) else {
+        return text(StatusCode::FORBIDDEN, "path refused\n");
+    };
+    for mount in &config.endpoints {
+        if let Some(rest) = components.strip_prefix(mount.prefix.as_slice()) {
+            let reply = mount.endpoint.respond(&EndpointRequest {
+                method: method.as_str(),
+                path: rest,
+                query: req.uri().query(),
+            });
+            return endpoint_reply(reply, method == Method::HEAD);
+        }
+    }
     if method != Method::GET && method != Method::HEAD {
         let mut reply = empty(StatusCode::METHOD_NOT_ALLOWED);
         reply.headers_mut().insert(
@@ -156,15 +170,16 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
         );
         return reply;
     }
-    let Some(components) = paths::request_components(req.uri().path()) else {
-        return text(StatusCode::FORBIDDEN, "path refused\n");
-    };
+    if let Some(index) = config.index.as_ref().filter(|_| components.is_empty()) {
+        let mut reply = empty(StatusCode::FOUND);
+        insert(&mut reply, header::LOCATION, index);
+        return reply;
+    }
     let head = method == Method::HEAD;
     let range = req
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok());
-    let config = &state.config;
 
     for mount in &config.mounts {
         if let Some(rest) = components.strip_prefix(mount.prefix.as_slice()) {
@@ -239,6 +254,20 @@ async fn serve_live(state: &State, rest: &[String], range: Option<&str>, head: b
             text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"))
         }
     }
+}
+
+/// An endpoint's reply (for `HEAD`, its headers only).
+fn endpoint_reply(reply: EndpointReply, head: bool) -> Reply {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = bytes_reply(status, reply.body, head);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn is_pass(component: &str) -> bool {

@@ -374,3 +374,55 @@ async fn response_delay_is_applied_to_media_only() {
     get(addr, "/hls-ts/master.m3u8").await;
     assert!(t.elapsed() >= Duration::from_millis(300));
 }
+
+/// Echoes what it was asked, so the test sees exactly what the origin passed.
+struct Echo;
+
+impl p2pml_origin::Endpoint for Echo {
+    fn respond(&self, request: &p2pml_origin::EndpointRequest<'_>) -> p2pml_origin::EndpointReply {
+        if request.path.first().is_some_and(|p| p == "missing") {
+            return p2pml_origin::EndpointReply::error(404, "no such thing");
+        }
+        p2pml_origin::EndpointReply::json(format!(
+            "{{\"method\":\"{}\",\"path\":\"{}\",\"query\":\"{}\"}}",
+            request.method,
+            request.path.join("/"),
+            request.query.unwrap_or("")
+        ))
+    }
+}
+
+#[tokio::test]
+async fn endpoints_answer_under_their_prefix_and_index_redirects() {
+    let mut config = OriginConfig::new(media_dir());
+    config
+        .endpoints
+        .push(p2pml_origin::EndpointMount::new("/api", Arc::new(Echo)).unwrap());
+    config.index = Some("/hls-ts/master.m3u8".into());
+    let addr = start(config, Arc::default()).await;
+
+    let r = request(addr, Method::POST, "/api/watch/a%20b?url=x%2Fy", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/json");
+    assert_eq!(r.header("access-control-allow-origin"), "*");
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert_eq!(
+        r.text(),
+        r#"{"method":"POST","path":"watch/a b","query":"url=x%2Fy"}"#
+    );
+    let r = get(addr, "/api/missing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text(), "no such thing\n");
+    // Outside the prefix, files as before; POST there is still refused.
+    assert_eq!(get(addr, "/apiary").await.status, StatusCode::NOT_FOUND);
+    let r = request(addr, Method::POST, "/hls-ts/master.m3u8", &[]).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let r = get(addr, "/").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.header("location"), "/hls-ts/master.m3u8");
+    assert!(
+        p2pml_origin::EndpointMount::new("api", Arc::new(Echo)).is_err(),
+        "a prefix must start with /"
+    );
+}

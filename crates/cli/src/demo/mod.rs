@@ -8,7 +8,6 @@ mod api;
 mod catalog;
 mod peers;
 
-use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -212,10 +211,8 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Completes once `stop` turns true.
-fn stopped(mut stop: watch::Receiver<bool>) -> impl Future<Output = ()> {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn serve(

@@ -1,7 +1,8 @@
 //! Project automation. `cargo xtask test` runs every test tier and gate, and
 //! installs what they need (npm packages, the wasm32 target) on a fresh
-//! machine; `.ci/run` runs exactly that. `cargo xtask bench-tracker` runs the
-//! tracker benchmark (see `bench.rs`).
+//! machine; `.ci/run` runs exactly that. `cargo xtask demo` builds and starts
+//! the demo (see `demo.rs`). `cargo xtask bench-tracker` runs the tracker
+//! benchmark (see `bench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 mod bench_browser;
+mod demo;
 mod web;
 
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
@@ -34,12 +36,14 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("demo") => demo::demo(args.get(1..).unwrap_or_default()),
         Some("build-web") => web::build_web(),
         Some("bench-browser") => bench_browser::bench_browser(),
         Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
+                "usage: cargo xtask demo [ARGS…]     # build what the demo needs, then run `p2pml demo ARGS…`\n       \
+                 cargo xtask test             # every test tier and gate (what CI runs)\n       \
                  cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
                  cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)\n       \
                  cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
@@ -325,6 +329,12 @@ fn test() -> anyhow::Result<()> {
             &[("TRACKER", "p2pml")],
         )?;
     }
+    run(
+        "browser: the demo (`p2pml demo --peers 2`) shows P2P bytes in one tab and in the one its button opens, no stall, Ctrl-C stops it (screenshot in target/artifacts/)",
+        "bash",
+        &["tests/browser/demo.sh"],
+        &[],
+    )?;
 
     println!(
         "\nall checks passed in {:.0} s",

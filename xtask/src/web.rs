@@ -85,7 +85,7 @@ pub(crate) fn build_web() -> anyhow::Result<()> {
     report_sizes()
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))

@@ -1,5 +1,5 @@
 // The throughput chart: download rate by source (HTTP at the bottom, P2P stacked on it) and
-// upload rate as a line, over the last two minutes, on a canvas. Rates are averaged over a few
+// upload rate as a line, over the last minute, on a canvas. Rates are averaged over a few
 // seconds: segments arrive in bursts, one every segment duration.
 
 const COLORS = {
@@ -26,7 +26,7 @@ function label(bps) {
 
 export class RateChart {
   /** @param {HTMLCanvasElement} canvas */
-  constructor(canvas, { seconds = 120, smoothing = 4 } = {}) {
+  constructor(canvas, { seconds = 60, smoothing = 4 } = {}) {
     this.canvas = canvas;
     this.seconds = seconds;
     this.smoothing = smoothing;
@@ -94,7 +94,7 @@ export class RateChart {
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    for (let s = 0; s <= this.seconds; s += 30) {
+    for (let s = 0; s < this.seconds; s += 15) {
       const px = pad.left + pw - (s / (this.seconds - 1)) * pw;
       ctx.fillText(s === 0 ? "now" : `−${s} s`, Math.max(pad.left + 12, px), h - pad.bottom + 6);
     }

@@ -10,12 +10,15 @@ const COLORS = {
   axis: "#94a3b8",
 };
 
-/** 1, 2, 5 × 10^k at or above `v`. */
-function niceCeil(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** A scale for `v`: the smallest step of 1, 2 or 5 × 10^k that covers it in at most 5 ticks. */
+function scale(v) {
+  const base = 10 ** Math.floor(Math.log10(Math.max(v, 1) / 5));
+  for (const m of [1, 2, 5, 10, 20, 50]) {
+    const step = m * base;
+    const ticks = Math.ceil(v / step);
+    if (ticks <= 5) return { step, ticks: Math.max(ticks, 1) };
+  }
+  return { step: 100 * base, ticks: Math.ceil(v / (100 * base)) };
 }
 
 function label(bps) {
@@ -74,7 +77,8 @@ export class RateChart {
     // player filling its buffer at start); older peaks above it are cut and labelled.
     const recent = Math.max(0, ...data.slice(-20).map(peak));
     const all = Math.max(0, ...data.map(peak));
-    const max = niceCeil(Math.max(64e3, recent * 1.15, all / 4));
+    const { step, ticks } = scale(Math.max(64e3, recent * 1.15, all / 4));
+    const max = step * ticks;
     const x = (i) => pad.left + pw - ((data.length - 1 - i) / (this.seconds - 1)) * pw;
     const y = (v) => pad.top + ph - (v / max) * ph;
 
@@ -82,8 +86,8 @@ export class RateChart {
     ctx.font = "11px ui-sans-serif, system-ui, sans-serif";
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    for (let i = 0; i <= 4; i++) {
-      const v = (max * i) / 4;
+    for (let i = 0; i <= ticks; i++) {
+      const v = step * i;
       ctx.strokeStyle = COLORS.grid;
       ctx.beginPath();
       ctx.moveTo(pad.left, Math.round(y(v)) + 0.5);
@@ -140,10 +144,14 @@ export class RateChart {
       if (peak(d) > max && (cut < 0 || peak(d) > peak(data[cut]))) cut = i;
     });
     if (cut >= 0) {
+      const text = `▲ peak ${label(peak(data[cut]))}`;
+      const tx = Math.min(x(cut) + 6, w - pad.right - ctx.measureText(text).width - 8);
+      ctx.fillStyle = "rgba(11, 15, 23, 0.85)";
+      ctx.fillRect(tx - 4, pad.top + 2, ctx.measureText(text).width + 8, 16);
       ctx.fillStyle = COLORS.axis;
       ctx.textAlign = "left";
       ctx.textBaseline = "top";
-      ctx.fillText(`▲ ${label(peak(data[cut]))}`, Math.min(x(cut) + 4, w - pad.right - 90), pad.top + 2);
+      ctx.fillText(text, tx, pad.top + 4);
     }
   }
 }

@@ -140,7 +140,7 @@ function tick() {
     $("peers").textContent = String(stats.peers.size);
     $("peers-ever").textContent = `connected now · ${stats.peersEver.size} seen`;
     $("segments").textContent = `${stats.segmentsP2P + stats.segmentsHttp}`;
-    $("segments-split").textContent = `${stats.segmentsP2P} P2P / ${stats.segmentsHttp} HTTP${stats.segmentErrors ? ` · ${stats.segmentErrors} failed attempts` : ""}`;
+    $("segments-split").textContent = `${stats.segmentsP2P} P2P · ${stats.segmentsHttp} HTTP${stats.segmentErrors ? ` · ${stats.segmentErrors} failed` : ""}`;
     const snap = stats.snapshot();
     $("stalls").textContent = String(snap.visibleStalls);
     $("stalls").classList.toggle("bad", snap.visibleStalls > 0);

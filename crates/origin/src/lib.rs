@@ -135,8 +135,8 @@ pub struct OriginConfig {
     pub mounts: Vec<Mount>,
     /// Generated responses, each under its prefix; an endpoint wins over mounts and media.
     pub endpoints: Vec<EndpointMount>,
-    /// Where `GET /` redirects (302), for example a page under a mount. Default: none (`/`
-    /// is the media directory's `index.html`, if any).
+    /// Where `GET /` redirects (302, with the request's query), for example a page under a
+    /// mount. Default: none (`/` is the media directory's `index.html`, if any).
     pub index: Option<String>,
     /// Added before every media response (playlists and segments, not mounts), to emulate a
     /// distant CDN. Default: none.

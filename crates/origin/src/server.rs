@@ -171,8 +171,13 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
         return reply;
     }
     if let Some(index) = config.index.as_ref().filter(|_| components.is_empty()) {
+        // The query goes along: it is how a page is told what to show.
+        let location = match req.uri().query() {
+            Some(query) => format!("{index}?{query}"),
+            None => index.clone(),
+        };
         let mut reply = empty(StatusCode::FOUND);
-        insert(&mut reply, header::LOCATION, index);
+        insert(&mut reply, header::LOCATION, &location);
         return reply;
     }
     let head = method == Method::HEAD;

@@ -421,6 +421,11 @@ async fn endpoints_answer_under_their_prefix_and_index_redirects() {
     let r = get(addr, "/").await;
     assert_eq!(r.status, StatusCode::FOUND);
     assert_eq!(r.header("location"), "/hls-ts/master.m3u8");
+    let r = get(addr, "/?player=shaka&stream=vod%2Fdash").await;
+    assert_eq!(
+        r.header("location"),
+        "/hls-ts/master.m3u8?player=shaka&stream=vod%2Fdash"
+    );
     assert!(
         p2pml_origin::EndpointMount::new("api", Arc::new(Echo)).is_err(),
         "a prefix must start with /"

@@ -50,10 +50,16 @@ fn exec(mut command: Command) -> anyhow::Result<()> {
 /// everything it is built from (the engine's crates, the packages' sources, the lockfiles).
 fn web_outputs_stale() -> Option<String> {
     let root = root();
-    let packages: Vec<PathBuf> = std::fs::read_dir(root.join("packages"))
+    // Every directory under packages/ is a source (shared code has no build of its own); those
+    // with a build.mjs have a dist/ to compare with.
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("packages"))
         .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    let packages: Vec<&PathBuf> = dirs
+        .iter()
         .filter(|p| p.join("build.mjs").is_file())
         .collect();
     let mut built = None::<SystemTime>;
@@ -68,8 +74,8 @@ fn web_outputs_stale() -> Option<String> {
         .iter()
         .map(|p| root.join(p))
         .collect();
-    for package in &packages {
-        inputs.extend(["src", "build.mjs", "package.json"].map(|f| package.join(f)));
+    for dir in &dirs {
+        inputs.extend(["src", "build.mjs", "package.json"].map(|f| dir.join(f)));
     }
     inputs
         .iter()

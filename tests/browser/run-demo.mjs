@@ -3,7 +3,7 @@
 // screenshot of the first tab, and prints both tabs' counters as JSON.
 //
 // node tests/browser/run-demo.mjs --url http://127.0.0.1:18280/ [--player hlsjs|shaka]
-//   [--stream live/hls-ts] [--duration 32] [--second-at 10] [--screenshot PATH]
+//   [--stream live/hls-ts] [--window 20] [--duration 32] [--second-at 10] [--screenshot PATH]
 // Fails (exit 1) unless both tabs started playing, received P2P bytes and show them on the
 // page, had no visible stall (≥ 200 ms) and no error, and the page's footer reports the demo's
 // native peers on the stream; exit 2 on bad arguments.
@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
     url: { type: "string" },
     player: { type: "string", default: "hlsjs" },
     stream: { type: "string" },
+    window: { type: "string" },
     duration: { type: "string", default: "32" },
     "second-at": { type: "string", default: "10" },
     screenshot: { type: "string" },
@@ -53,6 +54,7 @@ const browser = await chromium.launch({
 const url = new URL(opt.url);
 url.searchParams.set("player", opt.player);
 if (opt.stream) url.searchParams.set("stream", opt.stream);
+if (opt.window) url.searchParams.set("window", opt.window);
 const failures = [];
 let exitCode = 0;
 try {

@@ -35,14 +35,14 @@ impl Stats {
     /// Counts one engine event.
     pub fn count(&self, event: &Event) {
         match event {
-            Event::ChunkDownloaded { bytes, source } => {
+            Event::ChunkDownloaded { bytes, source, .. } => {
                 let counter = match source {
                     Source::Http => &self.http_bytes,
                     Source::P2p => &self.p2p_bytes,
                 };
                 counter.fetch_add(*bytes, Ordering::Relaxed);
             }
-            Event::ChunkUploaded { bytes } => {
+            Event::ChunkUploaded { bytes, .. } => {
                 self.uploaded_bytes.fetch_add(*bytes, Ordering::Relaxed);
             }
             Event::PeerConnect { .. } => {

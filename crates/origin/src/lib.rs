@@ -22,7 +22,15 @@
 //! So `/hls-ts/master.m3u8` is VOD and `/live/6/hls-ts/master.m3u8` the same content as a live
 //! stream with a 6-segment window. At clock zero the window is already full. All live streams
 //! share one clock, which starts when the origin is bound unless a [`Clock`] is given.
-//! DASH is served as VOD only (no dynamic MPD yet).
+//!
+//! # Emulated live DASH
+//!
+//! Every static MPD (one Period, `SegmentTemplate` with a `duration`) also exists as a dynamic
+//! MPD at `/live/{window}/{path}.mpd`: one Period per loop pass of the VOD content, each with a
+//! relative `BaseURL` `pass-{k}/` (segment URLs `/live/{window}/…/pass-{k}/…`), a time-shift
+//! buffer of `window` segments, and availability in wall-clock time (the wall time at which the
+//! live clock read zero, minus `window` segments, is the `availabilityStartTime`). See
+//! [`live_dash`].
 //!
 //! # Example
 //!
@@ -44,6 +52,7 @@ mod endpoint;
 mod error;
 mod files;
 pub mod live;
+pub mod live_dash;
 mod paths;
 mod server;
 
@@ -53,6 +62,7 @@ use std::time::{Duration, Instant};
 
 pub use endpoint::{Endpoint, EndpointMount, EndpointReply, EndpointRequest};
 pub use error::{OriginError, PlaylistError};
+pub use live_dash::MpdError;
 pub use server::Origin;
 
 /// The time source of the emulated live streams: how long they have been running.

@@ -431,3 +431,70 @@ async fn endpoints_answer_under_their_prefix_and_index_redirects() {
         "a prefix must start with /"
     );
 }
+
+fn mpd_attr<'a>(mpd: &'a str, tag: &str, name: &str) -> Vec<&'a str> {
+    mpd.match_indices(&format!("<{tag} "))
+        .filter_map(|(at, _)| {
+            let open = &mpd[at..at + mpd[at..].find('>').unwrap()];
+            let key = format!(" {name}=\"");
+            let v = &open[open.find(&key)? + key.len()..];
+            Some(&v[..v.find('"').unwrap()])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn live_dash_is_a_dynamic_mpd_with_a_period_per_pass_over_the_vod_files() {
+    let millis = Arc::new(AtomicU64::new(0));
+    let addr = start(OriginConfig::new(media_dir()), Arc::clone(&millis)).await;
+    let r = get(addr, "/live/20/dash/manifest.mpd").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/dash+xml");
+    assert_eq!(r.header("cache-control"), "no-store");
+    let mpd = r.text();
+    assert_eq!(mpd_attr(mpd, "MPD", "type"), ["dynamic"]);
+    assert_eq!(mpd_attr(mpd, "MPD", "timeShiftBufferDepth"), ["PT40.000S"]);
+    assert_eq!(mpd_attr(mpd, "Period", "id"), ["pass-0"]);
+    // The VOD representations (and so the swarm identity) are unchanged.
+    let vod = get(addr, "/dash/manifest.mpd").await;
+    let reps = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("<Representation "))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(reps(mpd), reps(vod.text()));
+
+    // availabilityStartTime is 40 s (20 segments) before the origin's clock read zero, which
+    // was at most a few seconds ago.
+    let ast = mpd_attr(mpd, "MPD", "availabilityStartTime")[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let recent = (0..10)
+        .map(|s| p2pml_origin::live_dash::iso_datetime(now - 40_000 - s * 1000))
+        .any(|t| t[..19] == ast[..19]);
+    assert!(recent, "{ast} is not 40 s before the last 10 s");
+
+    // Segments and init segments of any pass are the VOD files.
+    for (live, file) in [
+        ("/live/20/dash/pass-0/init-0.mp4", "/dash/init-0.mp4"),
+        ("/live/20/dash/pass-3/seg-2-017.m4s", "/dash/seg-2-017.m4s"),
+        ("/live/6/dash/pass-1/seg-3-030.m4s", "/dash/seg-3-030.m4s"),
+    ] {
+        let (a, b) = (get(addr, live).await, get(addr, file).await);
+        assert_eq!(a.status, StatusCode::OK, "{live}");
+        assert_eq!(a.body, b.body, "{live}");
+    }
+
+    // 30 s later pass 1 has begun and pass 0 is still in the buffer.
+    millis.store(30_000, Ordering::SeqCst);
+    let mpd = get(addr, "/live/20/dash/manifest.mpd").await;
+    assert_eq!(mpd_attr(mpd.text(), "Period", "id"), ["pass-0", "pass-1"]);
+    assert_eq!(
+        mpd_attr(mpd.text(), "MPD", "availabilityStartTime"),
+        [ast],
+        "the AST stays put"
+    );
+}

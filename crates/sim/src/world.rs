@@ -694,6 +694,7 @@ impl World {
             Event::ChunkDownloaded {
                 bytes,
                 source: Source::Http,
+                ..
             } => {
                 p.stats.http_downloaded += bytes;
                 self.totals.origin_bytes += bytes;
@@ -701,8 +702,9 @@ impl World {
             Event::ChunkDownloaded {
                 bytes,
                 source: Source::P2p,
+                ..
             } => p.stats.p2p_downloaded += bytes,
-            Event::ChunkUploaded { bytes } => p.stats.uploaded += bytes,
+            Event::ChunkUploaded { bytes, .. } => p.stats.uploaded += bytes,
             Event::SegmentLoaded {
                 segment,
                 bytes,

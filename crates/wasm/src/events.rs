@@ -3,7 +3,7 @@
 
 use js_sys::{Object, Reflect};
 use p2pml_core::engine::{Event, Source};
-use p2pml_proto::identity::StreamType;
+use p2pml_proto::identity::{PeerId, StreamType};
 use wasm_bindgen::JsValue;
 
 use crate::{Host, SegmentMeta};
@@ -90,20 +90,26 @@ fn request_error(source: Source, reason: &str) -> JsValue {
 pub(crate) fn count(h: &mut Host, event: &Event) {
     let c = &mut h.counters;
     match event {
-        Event::ChunkDownloaded { bytes, source } => match source {
+        Event::ChunkDownloaded { bytes, source, .. } => match source {
             Source::Http => c.http_bytes += *bytes as f64,
             Source::P2p => c.p2p_bytes += *bytes as f64,
         },
-        Event::ChunkUploaded { bytes } => c.uploaded_bytes += *bytes as f64,
+        Event::ChunkUploaded { bytes, .. } => c.uploaded_bytes += *bytes as f64,
         Event::PeerConnect { .. } => c.peers += 1,
         Event::PeerClose { .. } => c.peers = c.peers.saturating_sub(1),
         _ => {}
     }
 }
 
+fn peer_id(peer: &Option<PeerId>) -> JsValue {
+    peer.map_or(JsValue::UNDEFINED, |p| {
+        JsValue::from_str(&p.to_utf8_lossy())
+    })
+}
+
 /// The event's name and listener arguments. `peerId` is given where the
-/// engine names the peer (connect, close, error) and left undefined on
-/// segment and chunk events.
+/// engine names the peer (connect, close, error, chunks from and to peers)
+/// and left undefined on segment events and HTTP chunks.
 pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
     let none = JsValue::UNDEFINED;
     match event {
@@ -209,13 +215,17 @@ pub(crate) fn to_js(h: &Host, event: &Event) -> (&'static str, Vec<JsValue>) {
                 ("error", js_sys::Error::new(reason).into()),
             ])],
         ),
-        Event::ChunkDownloaded { bytes, source: s } => (
+        Event::ChunkDownloaded {
+            bytes,
+            source: s,
+            peer,
+        } => (
             "onChunkDownloaded",
-            vec![JsValue::from_f64(*bytes as f64), source(*s), none],
+            vec![JsValue::from_f64(*bytes as f64), source(*s), peer_id(peer)],
         ),
-        Event::ChunkUploaded { bytes } => (
+        Event::ChunkUploaded { bytes, peer } => (
             "onChunkUploaded",
-            vec![JsValue::from_f64(*bytes as f64), none],
+            vec![JsValue::from_f64(*bytes as f64), peer_id(peer)],
         ),
         Event::TrackerError {
             stream_type: t,

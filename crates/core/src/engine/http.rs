@@ -188,6 +188,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         self.emit(Event::ChunkDownloaded {
             bytes: len,
             source: Source::Http,
+            peer: None,
         });
     }
 

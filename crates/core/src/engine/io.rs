@@ -324,11 +324,16 @@ pub enum Event {
         bytes: u64,
         /// From where.
         source: Source,
+        /// The peer they came from (P2P), as P2P Media Loader's
+        /// `onChunkDownloaded` names it; `None` for HTTP.
+        peer: Option<PeerId>,
     },
     /// Bytes were sent to a peer.
     ChunkUploaded {
         /// How many.
         bytes: u64,
+        /// To whom (`None` only if the connection has no known peer id).
+        peer: Option<PeerId>,
     },
     /// A tracker refused a request (`failure reason`), sent something
     /// unreadable, or its connection closed.

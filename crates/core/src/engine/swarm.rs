@@ -753,9 +753,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     c.bandwidth.add_bytes(now, bytes);
                 }
                 self.bw_all.add_bytes(now, bytes);
+                let peer = self.conn_mut(stream, conn).and_then(|c| c.remote);
                 self.emit(Event::ChunkDownloaded {
                     bytes,
                     source: Source::P2p,
+                    peer,
                 });
             }
             PeerEvent::DownloadCompleted { segment_id, data } => {
@@ -766,9 +768,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 error,
                 partial,
             } => self.p2p_failed(now, stream, conn, segment_id, error, partial),
-            PeerEvent::Uploaded { bytes } => self.emit(Event::ChunkUploaded {
-                bytes: bytes as u64,
-            }),
+            PeerEvent::Uploaded { bytes } => {
+                let peer = self.conn_mut(stream, conn).and_then(|c| c.remote);
+                self.emit(Event::ChunkUploaded {
+                    bytes: bytes as u64,
+                    peer,
+                });
+            }
             PeerEvent::Malformed(e) => self.peer_error(stream, conn, e.to_string()),
             PeerEvent::Close(reason) => {
                 let reason = match reason {

@@ -131,6 +131,11 @@ fn demo_serves_page_api_media_tracker_and_native_peers_and_stops_on_ctrl_c() {
 
     // The media, VOD and live.
     assert!(status_line(&get(&base, "/live/6/hls-fmp4/master.m3u8")).contains("200"));
+    assert!(status_line(&get(&base, "/live/6/dash/manifest.mpd")).contains("200"));
+    assert!(
+        printed.contains(&format!("live      {base}/live/20/dash/manifest.mpd")),
+        "{printed}"
+    );
     assert!(status_line(&get(&base, "/dash/manifest.mpd")).contains("200"));
 
     // Only catalogued streams get native peers; wrong methods and paths are refused.

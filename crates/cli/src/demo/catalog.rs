@@ -60,8 +60,8 @@ pub(crate) struct Catalog {
 }
 
 /// The bundled presentations the demo knows, by directory under `media/`: (directory,
-/// manifest, label, format, live). The origin emulates live HLS from every VOD playlist;
-/// DASH is VOD only until the origin emulates a dynamic MPD.
+/// manifest, label, format, live). The origin emulates live HLS from every VOD playlist and
+/// live DASH (a dynamic MPD) from every static one.
 const KNOWN: &[(&str, &str, &str, Format, bool)] = &[
     ("hls-ts", "master.m3u8", "HLS · MPEG-TS", Format::Hls, true),
     (
@@ -71,7 +71,7 @@ const KNOWN: &[(&str, &str, &str, Format, bool)] = &[
         Format::Hls,
         true,
     ),
-    ("dash", "manifest.mpd", "DASH · fMP4", Format::Dash, false),
+    ("dash", "manifest.mpd", "DASH · fMP4", Format::Dash, true),
 ];
 
 impl Catalog {
@@ -183,10 +183,9 @@ mod tests {
             "http://127.0.0.1:8080/live/6/hls-ts/master.m3u8"
         );
         assert_eq!(c.url(ts, None), "http://127.0.0.1:8080/hls-ts/master.m3u8");
-        // No live DASH: the VOD URL.
         assert_eq!(
             c.url(&c.bundled[2], Some(6)),
-            "http://127.0.0.1:8080/dash/manifest.mpd"
+            "http://127.0.0.1:8080/live/6/dash/manifest.mpd"
         );
         let missing = Catalog::new("http://x".into(), Path::new("/nonexistent"), None);
         assert!(missing.bundled.is_empty());
@@ -200,6 +199,7 @@ mod tests {
             "http://127.0.0.1:8080/dash/manifest.mpd",
             "http://127.0.0.1:8080/live/20/hls-fmp4/master.m3u8",
             "http://127.0.0.1:8080/live/1000/hls-ts/master.m3u8",
+            "http://127.0.0.1:8080/live/20/dash/manifest.mpd",
             "https://cdn.example/live/index.mpd?token=1",
         ] {
             assert!(c.allows(ok), "{ok}");
@@ -208,7 +208,7 @@ mod tests {
             "http://127.0.0.1:8080/hls-ts/240p/index.m3u8",
             "http://127.0.0.1:8080/live/0/hls-ts/master.m3u8",
             "http://127.0.0.1:8080/live/1001/hls-ts/master.m3u8",
-            "http://127.0.0.1:8080/live/20/dash/manifest.mpd",
+            "http://127.0.0.1:8080/live/20/dash/init-0.mp4",
             "http://127.0.0.1:8080/live/x/hls-ts/master.m3u8",
             "http://127.0.0.1:8081/hls-ts/master.m3u8",
             "http://169.254.169.254/latest/meta-data",

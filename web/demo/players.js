@@ -69,7 +69,12 @@ export async function startShaka({ video, src, core, modules, onEngine, onError 
   return {
     name: `Shaka Player ${shaka.Player.version}`,
     live: () => player.isLive(),
-    latency: () => (player.isLive() ? Math.max(0, player.seekRange().end - video.currentTime) : null),
+    // Behind the wall clock: now minus the presentation's start (availabilityStartTime) minus
+    // the position. (seekRange().end already has Shaka's presentation delay taken off.)
+    latency: () => {
+      const start = player.isLive() ? player.getPresentationStartTimeAsDate() : null;
+      return start ? Math.max(0, Date.now() / 1000 - start.getTime() / 1000 - video.currentTime) : null;
+    },
     rendition: () => (active()?.height ? `${active().height}p` : null),
     destroy: () => {
       engine.destroy();

@@ -185,6 +185,8 @@ function drawPeers() {
     tag.className = "tag";
     tag.textContent = p.streamType;
     tr.insertCell().append(tag);
+    cell(`↓ ${formatBytes(p.down)}`, "b down");
+    cell(`↑ ${formatBytes(p.up)}`, "b up");
     cell(`${Math.round((now - p.since) / 1000)} s`, "t");
   }
   if (stats.peers.size > 6) {

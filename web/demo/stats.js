@@ -13,7 +13,7 @@ export class ViewerStats {
   segmentsHttp = 0;
   segmentsP2P = 0;
   segmentErrors = 0;
-  /** peerId → { streamType, since } for connected peers. */
+  /** peerId → { streamType, since, down, up } for connected peers (bytes from and to it). */
   peers = new Map();
   peersEver = new Set();
   started = false;
@@ -34,12 +34,17 @@ export class ViewerStats {
         fn(...args);
         log(name, ...args);
       });
-    on("onChunkDownloaded", (bytes, source) => {
-      if (source === "p2p") this.p2pBytes += bytes;
-      else this.httpBytes += bytes;
+    on("onChunkDownloaded", (bytes, source, peerId) => {
+      if (source === "p2p") {
+        this.p2pBytes += bytes;
+        const peer = this.peers.get(peerId);
+        if (peer) peer.down += bytes;
+      } else this.httpBytes += bytes;
     });
-    on("onChunkUploaded", (bytes) => {
+    on("onChunkUploaded", (bytes, peerId) => {
       this.uploadedBytes += bytes;
+      const peer = this.peers.get(peerId);
+      if (peer) peer.up += bytes;
     });
     on("onSegmentLoaded", (d) => {
       if (d.downloadSource === "p2p") this.segmentsP2P += 1;
@@ -51,7 +56,7 @@ export class ViewerStats {
       this.segmentErrors += 1;
     });
     on("onPeerConnect", (d) => {
-      this.peers.set(d.peerId, { streamType: d.streamType, since: performance.now() });
+      this.peers.set(d.peerId, { streamType: d.streamType, since: performance.now(), down: 0, up: 0 });
       this.peersEver.add(d.peerId);
     });
     on("onPeerClose", (d) => {

@@ -5,7 +5,8 @@
 #
 # tests/browser/e2e.sh [STREAM_PATH] [extra run-p2pml.mjs options…]
 #   e.g. tests/browser/e2e.sh /live/20/hls-ts/master.m3u8 --viewers 3 --spacing 5 --duration 40 --expect-p2p
-#   Our engine instead of P2P Media Loader: add --page /web/ours.html (needs packages/hlsjs/dist).
+#   Our engine instead of P2P Media Loader: add --page /web/ours.html (needs packages/hlsjs/dist),
+#   or --page /web/ours-shaka.html for Shaka Player (DASH or HLS; needs packages/shaka/dist).
 # Environment: TRACKER=p2pml to start `p2pml tracker` instead of bittorrent-tracker (the
 # default); TRACKER_URL=ws://… to use a tracker already running; NETNS=0 to skip the namespace.
 set -euo pipefail
@@ -30,10 +31,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 mounts=(--mount /web=tests/browser/web --mount /node_modules=node_modules)
-# Our hls.js package, once built (cargo xtask build-web), for --page /web/ours.html.
-if [[ -d packages/hlsjs/dist ]]; then
-	mounts+=(--mount /packages/hlsjs/dist=packages/hlsjs/dist)
-fi
+# Our packages, once built (cargo xtask build-web), for --page /web/ours.html (hls.js) and
+# /web/ours-shaka.html (Shaka Player).
+for pkg in hlsjs shaka; do
+	if [[ -d packages/$pkg/dist ]]; then
+		mounts+=(--mount "/packages/$pkg/dist=packages/$pkg/dist")
+	fi
+done
 target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media "${mounts[@]}" >/dev/null 2>&1 &
 pids+=($!)
 tracker="${TRACKER_URL:-}"

@@ -6,6 +6,8 @@
 #
 # tests/browser/native-interop.sh [STREAM_PATH] [extra run-p2pml.mjs options…]
 #   default: /live/20/hls-ts/master.m3u8 --viewers 2 --spacing 12 --duration 30
+#   e.g. live DASH with our Shaka package: /live/20/dash/manifest.mpd --page /web/ours-shaka.html \
+#        --viewers 2 --spacing 12 --duration 30 (the native peer numbers DASH segments as Shaka does)
 # Exit status 0 when the viewers played without error (run-p2pml.mjs's checks; add --expect-p2p
 # to also require P2P bytes for every viewer after the first) and the native peer both received
 # bytes from peers and sent bytes to peers.
@@ -34,8 +36,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media \
-	--mount /web=tests/browser/web --mount /node_modules=node_modules >/dev/null 2>&1 &
+mounts=(--mount /web=tests/browser/web --mount /node_modules=node_modules)
+# Our packages, once built (cargo xtask build-web): --page /web/ours.html or /web/ours-shaka.html.
+for pkg in hlsjs shaka; do
+	if [[ -d packages/$pkg/dist ]]; then
+		mounts+=(--mount "/packages/$pkg/dist=packages/$pkg/dist")
+	fi
+done
+target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media "${mounts[@]}" >/dev/null 2>&1 &
 pids+=($!)
 target/debug/p2pml tracker --listen "127.0.0.1:$port_tracker" >/dev/null 2>&1 &
 pids+=($!)

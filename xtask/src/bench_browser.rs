@@ -1,7 +1,10 @@
-//! `cargo xtask bench-browser`: the browser anchor scenarios of issue 5, run
-//! side by side in one invocation with our package, with the real P2P Media
-//! Loader 2.3.1, and with P2P off (plain hls.js), in real headless Chromium
-//! on a loopback-only network namespace with `p2pml tracker`.
+//! `cargo xtask bench-browser [--only TEXT]`: the browser anchor scenarios of
+//! issue 5, run side by side in one invocation with our package, with the
+//! real P2P Media Loader 2.3.1, and with P2P off (plain hls.js), in real
+//! headless Chromium on a loopback-only network namespace with `p2pml
+//! tracker`; and the DASH scenarios of issue 7 with Shaka Player, ours
+//! against P2P off (P2P Media Loader's Shaka package 2.3 is not on this
+//! registry). `--only` keeps the scenarios whose name contains TEXT.
 //!
 //! Prints, per scenario and engine: the swarm's P2P ratio, stalls (visible
 //! ones, ≥ 200 ms, and all waiting time), mean startup time, and main-thread
@@ -20,6 +23,8 @@ struct Scenario {
     stream: &'static str,
     /// Extra page query shared by every engine.
     query: &'static str,
+    /// The engines compared: name and page.
+    engines: &'static [(&'static str, &'static str)],
 }
 
 const SCENARIOS: &[Scenario] = &[
@@ -27,23 +32,45 @@ const SCENARIOS: &[Scenario] = &[
         name: "live, 20-segment window",
         stream: "/live/20/hls-ts/master.m3u8",
         query: "",
+        engines: HLSJS,
     },
     Scenario {
         name: "VOD",
         stream: "/hls-ts/master.m3u8",
         query: "",
+        engines: HLSJS,
     },
     Scenario {
         name: "live, 6-segment window, hls.js default latency",
         stream: "/live/6/hls-ts/master.m3u8",
         query: "liveSyncCount=3",
+        engines: HLSJS,
+    },
+    Scenario {
+        name: "Shaka: live DASH, 20-segment window",
+        stream: "/live/20/dash/manifest.mpd",
+        query: "",
+        engines: SHAKA,
+    },
+    Scenario {
+        name: "Shaka: DASH VOD",
+        stream: "/dash/manifest.mpd",
+        query: "",
+        engines: SHAKA,
     },
 ];
 
-const ENGINES: &[(&str, &str)] = &[
+const HLSJS: &[(&str, &str)] = &[
     ("ours", "/web/ours.html"),
     ("P2PML 2.3.1", "/web/p2pml.html"),
     ("P2P off", "/web/ours.html?p2p=off"),
+];
+
+/// Shaka Player 5.2.12; the P2P-off page configures Shaka as our engine does
+/// (25 s live delay), so that only P2P differs.
+const SHAKA: &[(&str, &str)] = &[
+    ("ours", "/web/ours-shaka.html"),
+    ("P2P off", "/web/ours-shaka.html?p2p=off"),
 ];
 
 /// Viewers, seconds between joins, seconds watched by the last one: the
@@ -131,7 +158,12 @@ fn run_one(stream: &str, page: &str) -> anyhow::Result<Row> {
 }
 
 /// Builds the web assets, runs every scenario with every engine, prints the table.
-pub(crate) fn bench_browser() -> anyhow::Result<()> {
+pub(crate) fn bench_browser(args: &[String]) -> anyhow::Result<()> {
+    let only = match args {
+        [] => None,
+        [flag, text] if flag == "--only" => Some(text.as_str()),
+        _ => bail!("usage: cargo xtask bench-browser [--only TEXT]"),
+    };
     crate::web::build_web()?;
     let status = Command::new("cargo")
         .args(["build", "--quiet", "-p", "p2pml-cli"])
@@ -141,8 +173,11 @@ pub(crate) fn bench_browser() -> anyhow::Result<()> {
         bail!("building p2pml failed");
     }
     let mut table = Vec::new();
-    for s in SCENARIOS {
-        for (engine, page) in ENGINES {
+    for s in SCENARIOS
+        .iter()
+        .filter(|s| only.is_none_or(|t| s.name.contains(t)))
+    {
+        for (engine, page) in s.engines {
             let page = page_with_query(page, s.query);
             eprintln!("bench-browser: {} with {engine} …", s.name);
             let row = run_one(s.stream, &page)?;

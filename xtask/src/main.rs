@@ -1,7 +1,8 @@
 //! Project automation. `cargo xtask test` runs every test tier and gate, and
 //! installs what they need (npm packages, the wasm32 target) on a fresh
-//! machine; `.ci/run` runs exactly that. `cargo xtask bench-tracker` runs the
-//! tracker benchmark (see `bench.rs`).
+//! machine; `.ci/run` runs exactly that. `cargo xtask demo` builds and starts
+//! the demo (see `demo.rs`). `cargo xtask bench-tracker` runs the tracker
+//! benchmark (see `bench.rs`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
@@ -14,6 +15,7 @@ use anyhow::{Context, bail};
 
 mod bench_browser;
 mod bench_rtc;
+mod demo;
 mod web;
 
 /// Crates that must stay free of runtimes and I/O (see STYLE.md, "Pure core").
@@ -35,15 +37,17 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("demo") => demo::demo(args.get(1..).unwrap_or_default()),
         Some("build-web") => web::build_web(),
-        Some("bench-browser") => bench_browser::bench_browser(),
+        Some("bench-browser") => bench_browser::bench_browser(args.get(1..).unwrap_or_default()),
         Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         Some("bench-rtc") => bench_rtc::bench_rtc(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
-                "usage: cargo xtask test             # every test tier and gate (what CI runs)\n       \
+                "usage: cargo xtask demo [ARGS…]     # build what the demo needs, then run `p2pml demo ARGS…`\n       \
+                 cargo xtask test             # every test tier and gate (what CI runs)\n       \
                  cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
-                 cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 15 min)\n       \
+                 cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 20 min) [--only TEXT]\n       \
                  cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n       \
                  cargo xtask bench-rtc        # data-channel throughput: native / Chromium [--mib 256]\n\
                  \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
@@ -101,6 +105,21 @@ fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
 const OURS_3_VIEWERS: &[&str] = &[
     "--page",
     "/web/ours.html",
+    "--viewers",
+    "3",
+    "--spacing",
+    "5",
+    "--duration",
+    "30",
+    "--expect-p2p",
+    "--expect-no-stalls",
+];
+
+/// Three Shaka Player viewers with our package, 5 s apart, 30 s: every one
+/// after the first gets P2P bytes, none stalls.
+const SHAKA_3_VIEWERS: &[&str] = &[
+    "--page",
+    "/web/ours-shaka.html",
     "--viewers",
     "3",
     "--spacing",
@@ -177,6 +196,70 @@ const BROWSER_RUNS: &[(&str, &str, &[&str])] = &[
             "--duration",
             "40",
             "--expect-switch-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "3 Shaka viewers with our package share DASH VOD, no stalls",
+        "/dash/manifest.mpd",
+        SHAKA_3_VIEWERS,
+    ),
+    (
+        "3 Shaka viewers with our package share live DASH across a Period boundary, no stalls",
+        // 40 s: playback (25 s behind the edge) passes 60 s, into the next
+        // loop pass's Period.
+        "/live/20/dash/manifest.mpd",
+        &[
+            "--page",
+            "/web/ours-shaka.html",
+            "--viewers",
+            "3",
+            "--spacing",
+            "5",
+            "--duration",
+            "40",
+            "--expect-p2p",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "live HLS: 2 hls.js + 2 Shaka viewers of ours trade segments both ways (fMP4, audio swarm)",
+        // Live: both number segments by media sequence (hls.js's rule).
+        "/live/20/hls-fmp4/master.m3u8",
+        &[
+            "--page",
+            "/web/ours.html?prefix=-RS0001-",
+            "--page",
+            "/web/ours-shaka.html?prefix=-RS0002-",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "40",
+            "--expect-p2p",
+            "--expect-cross=-RS0001-",
+            "--expect-no-stalls",
+        ],
+    ),
+    (
+        "mixed swarm: 2 P2P Media Loader 2.3.1 (hls.js) + 2 Shaka viewers of ours trade segments both ways",
+        // VOD fMP4 starts at EXT-X-MEDIA-SEQUENCE 1: our Shaka viewers must
+        // number segments by position, as hls.js does, to agree with P2P
+        // Media Loader's (whose own Shaka package would use 1, 2, …).
+        "/hls-fmp4/master.m3u8",
+        &[
+            "--page",
+            "/web/ours-shaka.html?prefix=-RS0002-",
+            "--page",
+            "/web/p2pml.html",
+            "--viewers",
+            "4",
+            "--spacing",
+            "4",
+            "--duration",
+            "40",
+            "--expect-cross=-RS0002-",
             "--expect-no-stalls",
         ],
     ),
@@ -318,6 +401,12 @@ fn test() -> anyhow::Result<()> {
         &["--test", "packages/hlsjs/test/"],
         &[],
     )?;
+    run(
+        "Shaka package unit tests",
+        "node",
+        &["--test", "packages/shaka/test/"],
+        &[],
+    )?;
     for (label, stream, args) in BROWSER_RUNS {
         let mut all = vec!["tests/browser/e2e.sh", *stream];
         all.extend_from_slice(args);
@@ -345,6 +434,12 @@ fn test() -> anyhow::Result<()> {
             "30",
             "--expect-p2p",
         ],
+        &[],
+    )?;
+    run(
+        "browser: the demo (`p2pml demo --peers 2`) shows P2P bytes in one tab and in the one its button opens, no stall, Ctrl-C stops it (screenshot in target/artifacts/)",
+        "bash",
+        &["tests/browser/demo.sh"],
         &[],
     )?;
 

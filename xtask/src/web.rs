@@ -2,7 +2,8 @@
 //! `wasm32-unknown-unknown`, runs wasm-bindgen as a library (the same
 //! version as the crate's `wasm-bindgen`, so they cannot drift), shrinks the
 //! module with `wasm-opt` from the pinned npm package `binaryen` (Debian's is
-//! too old, see shared/BROWSER-TESTING.md), builds the TypeScript packages,
+//! too old, see shared/BROWSER-TESTING.md), builds the TypeScript packages
+//! (`packages/hlsjs`, `packages/shaka`, each with the wasm in its `dist/wasm/`),
 //! and reports the gzipped size of everything a page loads for P2P.
 
 use std::io::Write;
@@ -13,11 +14,20 @@ use anyhow::{Context, bail};
 
 use crate::{root, run};
 
+/// The player packages: directory under `packages/`, and its bundle.
+const PACKAGES: &[(&str, &str)] = &[
+    ("hlsjs", "p2pml-hlsjs.es.min.js"),
+    ("shaka", "p2pml-shaka.es.min.js"),
+];
+
 /// Where the wasm module and its JavaScript glue land: inside the hls.js
-/// package, which loads them relative to itself.
+/// package, which loads them relative to itself (and copied to the others).
 pub(crate) fn wasm_out_dir() -> PathBuf {
     root().join("packages/hlsjs/dist/wasm")
 }
+
+/// The files wasm-bindgen writes, which every package carries in `dist/wasm/`.
+const WASM_FILES: &[&str] = &["p2pml_wasm.js", "p2pml_wasm_bg.wasm", "p2pml_wasm.d.ts"];
 
 /// Builds the wasm module and the packages; prints sizes.
 pub(crate) fn build_web() -> anyhow::Result<()> {
@@ -73,19 +83,28 @@ pub(crate) fn build_web() -> anyhow::Result<()> {
         ],
         &[],
     )?;
-    let build_script = root().join("packages/hlsjs/build.mjs");
-    if build_script.exists() {
+    for (name, _) in PACKAGES {
+        let dir = root().join("packages").join(name);
+        let wasm_dir = dir.join("dist/wasm");
+        if wasm_dir != out {
+            std::fs::create_dir_all(&wasm_dir)
+                .with_context(|| format!("creating {}", wasm_dir.display()))?;
+            for file in WASM_FILES {
+                std::fs::copy(out.join(file), wasm_dir.join(file))
+                    .with_context(|| format!("copying {file} into {}", wasm_dir.display()))?;
+            }
+        }
         run(
-            "hls.js package",
+            &format!("{name} package"),
             "node",
-            &[&build_script.to_string_lossy()],
+            &[&dir.join("build.mjs").to_string_lossy()],
             &[],
         )?;
     }
     report_sizes()
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
@@ -111,31 +130,31 @@ fn gzipped_len(path: &Path) -> anyhow::Result<usize> {
     Ok(out.stdout.len())
 }
 
-/// Prints the raw and gzipped size of what a page loads for P2P, next to
-/// P2P Media Loader's 45 KB (core + hlsjs minified ES bundles, gzipped).
+/// Prints the raw and gzipped size of what a page loads for P2P with each
+/// package, next to P2P Media Loader's 2.3.1 core + hlsjs minified ES bundles
+/// (its Shaka package 2.3 is not on this registry; see packages/shaka/README.md).
 fn report_sizes() -> anyhow::Result<()> {
-    let dist = root().join("packages/hlsjs/dist");
-    // A page loads the wasm and either the minified bundle (which contains
-    // the wasm-bindgen glue) or, without a bundle, the glue itself.
-    let bundle = dist.join("p2pml-hlsjs.es.min.js");
-    let files = vec![
-        dist.join("wasm/p2pml_wasm_bg.wasm"),
-        if bundle.exists() {
-            bundle
-        } else {
-            dist.join("wasm/p2pml_wasm.js")
-        },
-    ];
-    println!("\n{:<40} {:>10} {:>10}", "file", "bytes", "gzip -9");
-    let mut total = 0;
-    for f in &files {
-        let raw = std::fs::metadata(f)
-            .with_context(|| format!("{}", f.display()))?
-            .len();
-        let gz = gzipped_len(f)?;
-        total += gz;
-        let name = f.strip_prefix(&dist).unwrap_or(f).display().to_string();
-        println!("{name:<40} {raw:>10} {gz:>10}");
+    println!("\n{:<48} {:>10} {:>10}", "file", "bytes", "gzip -9");
+    for (name, bundle) in PACKAGES {
+        let dist = root().join("packages").join(name).join("dist");
+        // A page loads the wasm and the minified bundle (which contains the
+        // wasm-bindgen glue).
+        let files = [dist.join("wasm/p2pml_wasm_bg.wasm"), dist.join(bundle)];
+        let mut total = 0;
+        for f in &files {
+            let raw = std::fs::metadata(f)
+                .with_context(|| format!("{}", f.display()))?
+                .len();
+            let gz = gzipped_len(f)?;
+            total += gz;
+            let shown = f.strip_prefix(root().join("packages")).unwrap_or(f);
+            println!("{:<48} {raw:>10} {gz:>10}", shown.display().to_string());
+        }
+        println!(
+            "{:<48} {:>10} {total:>10}",
+            format!("total ({name}, ours)"),
+            ""
+        );
     }
     let p2pml = ["p2p-media-loader-core", "p2p-media-loader-hlsjs"]
         .iter()
@@ -143,10 +162,9 @@ fn report_sizes() -> anyhow::Result<()> {
         .filter(|p| p.exists())
         .map(|p| gzipped_len(&p))
         .sum::<anyhow::Result<usize>>()?;
-    println!("{:<40} {:>10} {total:>10}", "total (ours)", "");
     if p2pml > 0 {
         println!(
-            "{:<40} {:>10} {p2pml:>10}",
+            "{:<48} {:>10} {p2pml:>10}",
             "P2P Media Loader 2.3.1 (core + hlsjs)", ""
         );
     }

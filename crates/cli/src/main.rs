@@ -1,6 +1,8 @@
 //! `p2pml`: tools for P2P Media Loader swarms: the wire inspector, the
-//! simulator, the tracker, the test origin, and the native peers (proxy, seed).
+//! simulator, the tracker, the test origin, the native peers (proxy, seed),
+//! and the demo that runs them all.
 
+mod demo;
 mod origin;
 mod peer_args;
 mod proxy;
@@ -28,6 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Run the whole system on this machine: origin with the test media, tracker, native
+    /// peers and the demo page (open the printed URL).
+    Demo(demo::DemoArgs),
     /// Decode and encode peer messages, compute swarm identities.
     #[command(subcommand)]
     Wire(wire::WireCommand),
@@ -47,6 +52,7 @@ enum Commands {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Commands::Demo(args) => demo::run(&args, &mut std::io::stdout()),
         Commands::Wire(cmd) => wire::run(cmd, &mut std::io::stdout().lock()),
         Commands::Sim(args) => sim::run(&args, &mut std::io::stdout().lock()),
         Commands::Origin(args) => origin::run(&args, &mut std::io::stdout()),

@@ -1,4 +1,4 @@
-//! `p2pml origin`: serve the test media (and test pages) over HTTP, with emulated live HLS.
+//! `p2pml origin`: serve the test media (and test pages) over HTTP, with emulated live HLS and DASH.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ pub(crate) struct OriginArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Media directory, served at `/` and as live HLS under `/live/{window}/`.
+    /// Media directory, served at `/` and as live HLS and DASH under `/live/{window}/`.
     #[arg(long, default_value = "media")]
     media: PathBuf,
     /// Another directory to serve, as PREFIX=DIR (e.g. /web=tests/browser/web); repeatable.
@@ -67,8 +67,8 @@ pub(crate) fn run(args: &OriginArgs, out: &mut impl Write) -> anyhow::Result<()>
     })
 }
 
-/// One line per stream: every `master.m3u8` and `.mpd` one directory deep, and the live
-/// variants of the HLS ones.
+/// One line per stream: every `master.m3u8` and `.mpd` one directory deep, and their live
+/// variants.
 fn print_streams(base: &str, media: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(media)
         .with_context(|| format!("reading {}", media.display()))?
@@ -88,10 +88,8 @@ fn print_streams(base: &str, media: &Path, out: &mut impl Write) -> anyhow::Resu
         files.sort();
         for file in files {
             writeln!(out, "vod    {base}/{name}/{file}")?;
-            if file.ends_with(".m3u8") {
-                for window in [6, 20] {
-                    writeln!(out, "live   {base}/live/{window}/{name}/{file}")?;
-                }
+            for window in [6, 20] {
+                writeln!(out, "live   {base}/live/{window}/{name}/{file}")?;
             }
         }
     }

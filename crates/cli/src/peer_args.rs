@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use p2pml_native::{IceServer, NativeConfig, stats::StatsSnapshot};
+use p2pml_native::{IceServer, NativeConfig};
 
 /// Trackers, ICE servers and peer limits.
 #[derive(clap::Args, Clone)]
@@ -58,28 +58,41 @@ impl PeerArgs {
         config.rtc.udp_addrs = self.udp.clone();
         config.rtc.relay_only = self.relay_only;
         config.rtc.upload_rate = self.upload_kbps.map(|k| k * 1000);
-        config.rtc.ice_servers = self
-            .stun
-            .iter()
-            .map(|url| IceServer {
-                urls: vec![url.clone()],
-                ..IceServer::default()
-            })
-            .chain(self.turn.iter().map(|url| IceServer {
-                urls: vec![url.clone()],
-                username: self.turn_user.clone(),
-                credential: self.turn_credential.clone(),
-            }))
-            .collect();
+        config.rtc.ice_servers = ice_servers(
+            &self.stun,
+            &self.turn,
+            &self.turn_user,
+            &self.turn_credential,
+        );
     }
 }
 
-pub(crate) fn init_logging(verbose: bool) {
-    let default = if verbose {
-        "debug"
-    } else {
-        "warn,p2pml=info,p2pml_native=info"
-    };
+/// STUN servers, then TURN servers with their credentials, as `RTCIceServer`s.
+pub(crate) fn ice_servers(
+    stun: &[String],
+    turn: &[String],
+    user: &str,
+    credential: &str,
+) -> Vec<IceServer> {
+    stun.iter()
+        .map(|url| IceServer {
+            urls: vec![url.clone()],
+            ..IceServer::default()
+        })
+        .chain(turn.iter().map(|url| IceServer {
+            urls: vec![url.clone()],
+            username: user.to_owned(),
+            credential: credential.to_owned(),
+        }))
+        .collect()
+}
+
+/// What the native peers' commands log by default.
+pub(crate) const PEER_LOGS: &str = "warn,p2pml=info,p2pml_native=info";
+
+/// Logs to stderr: `RUST_LOG` if set, else everything with `verbose`, else `default`.
+pub(crate) fn init_logging(verbose: bool, default: &str) {
+    let default = if verbose { "debug" } else { default };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -90,7 +103,7 @@ pub(crate) fn init_logging(verbose: bool) {
 }
 
 /// One line on the terminal, rewritten every second, if stderr is one.
-pub(crate) fn spawn_status_line(stats: impl Fn() -> StatsSnapshot + Send + 'static) {
+pub(crate) fn spawn_status_line<T: std::fmt::Display>(stats: impl Fn() -> T + Send + 'static) {
     if !std::io::stderr().is_terminal() {
         return;
     }

@@ -22,7 +22,7 @@ pub(crate) struct ProxyArgs {
 }
 
 pub(crate) fn run(args: &ProxyArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    peer_args::init_logging(args.verbose);
+    peer_args::init_logging(args.verbose, peer_args::PEER_LOGS);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = peer_args::shutdown_signal()?;

@@ -33,7 +33,7 @@ fn prints_stream_urls_and_serves_them() {
             .unwrap(),
     );
     let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let lines: Vec<String> = stdout.lines().take(7).map(Result::unwrap).collect();
+    let lines: Vec<String> = stdout.lines().take(9).map(Result::unwrap).collect();
     let url = |kind: &str, suffix: &str| -> String {
         lines
             .iter()
@@ -45,6 +45,7 @@ fn prints_stream_urls_and_serves_them() {
             .to_owned()
     };
     assert!(url("vod", "/dash/manifest.mpd").starts_with("http://127.0.0.1:"));
+    assert!(url("live", "/live/20/dash/manifest.mpd").starts_with("http://127.0.0.1:"));
     let live = url("live", "/live/20/hls-ts/master.m3u8");
 
     // A plain HTTP/1.1 GET of the live master playlist.

@@ -57,6 +57,21 @@ fn three_ffmpeg_players_through_proxies_share_dash() {
 }
 
 #[test]
+fn three_ffmpeg_players_through_proxies_share_live_dash() {
+    let Some(_turn) = ffmpeg_turn() else {
+        return;
+    };
+    // The origin's dynamic MPD: a 12-segment (24 s) buffer, one Period per
+    // loop pass. ffmpeg numbers `$Number$` segments from the clock alone
+    // (availabilityStartTime, ignoring Period@start) and never reads the MPD
+    // again, so the test stays inside the first pass (the live edge moves
+    // from 24 s to about 56 s), and the proxy reads the MPD again itself to
+    // learn the new segments.
+    let (_runtime, origin, tracker) = servers(Duration::ZERO);
+    three_players(&format!("{origin}/live/12/dash/manifest.mpd"), &tracker, 20);
+}
+
+#[test]
 fn a_seeder_serves_a_live_stream_to_a_proxy() {
     let Some(_turn) = ffmpeg_turn() else {
         return;

@@ -12,7 +12,7 @@
 
 use p2pml_native::manifest::ManifestError;
 use p2pml_native::manifest::dash::{self, IndexRef};
-use p2pml_proto::identity::StreamType;
+use p2pml_proto::identity::{StreamDescriptor, StreamType};
 use url::Url;
 
 fn url(s: &str) -> Url {
@@ -94,6 +94,101 @@ fn time_template_with_a_timeline_and_repeats() {
         s.iter().map(|s| s.info.id).collect::<Vec<_>>(),
         [0, 4, 8, 12]
     );
+}
+
+/// What real Shaka Player made of the test media's MPD, and p2pml-rs-shaka's
+/// stream descriptors and segment ids for it (tests/browser/record-shaka-golden.mjs;
+/// packages/shaka/test/golden.test.mjs checks the TypeScript side).
+#[test]
+fn the_native_parser_agrees_with_shaka_on_the_test_media() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/tests/fixtures/shaka-dash-vod.json")).unwrap(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(format!("{root}/media/dash/manifest.mpd")).unwrap();
+    let origin = "http://127.0.0.1:8080";
+    let m = dash::parse(&text, &url(&format!("{origin}/dash/manifest.mpd")), 0.0).unwrap();
+    let expected = golden["expected"].as_array().unwrap();
+    assert_eq!(m.renditions.len(), expected.len());
+    for want in expected {
+        let rep = want["representation"].as_str().unwrap();
+        let got = m
+            .renditions
+            .iter()
+            .find(|r| r.rendition.uri == rep)
+            .unwrap_or_else(|| panic!("representation {rep} missing"));
+        let ty = match got.rendition.stream_type {
+            StreamType::Main => "main",
+            StreamType::Secondary => "secondary",
+        };
+        assert_eq!(ty, want["type"], "representation {rep}");
+        // The descriptor as the wasm engine reads it from JavaScript (numbers as JS writes them).
+        let d = &want["descriptor"];
+        let text = |k: &str| {
+            d.get(k).and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => n.as_f64().filter(|f| *f != 0.0).map(|f| {
+                    if f.fract() == 0.0 {
+                        format!("{}", f as i64)
+                    } else {
+                        f.to_string()
+                    }
+                }),
+                _ => None,
+            })
+        };
+        let shaka = StreamDescriptor {
+            bitrate: d.get("bitrate").and_then(serde_json::Value::as_f64),
+            codecs: text("codecs"),
+            width: d
+                .get("width")
+                .and_then(serde_json::Value::as_u64)
+                .map(|w| w as u32),
+            height: d
+                .get("height")
+                .and_then(serde_json::Value::as_u64)
+                .map(|h| h as u32),
+            language: text("language"),
+            channels: text("channels"),
+            name: text("name"),
+            frame_rate: text("frameRate"),
+            video_range: text("videoRange"),
+        };
+        assert_eq!(
+            got.rendition.descriptor.preimage(),
+            shaka.preimage(),
+            "representation {rep}"
+        );
+        let segments: Vec<(String, i64)> = got
+            .segments
+            .iter()
+            .map(|s| (s.info.url.trim_start_matches(origin).to_owned(), s.info.id))
+            .collect();
+        let want_segments: Vec<(String, i64)> = want["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s[0].as_str().unwrap().to_owned(), s[1].as_i64().unwrap()))
+            .collect();
+        assert_eq!(segments, want_segments, "representation {rep}");
+    }
+}
+
+#[test]
+fn segments_starting_within_half_a_second_stay_off_p2p_both() {
+    // Starts 0, 2, 2.3, 4: the second and third share id 4 (trunc(start / 0.5)).
+    let body = "<Period start=\"PT0S\" duration=\"PT6S\"><AdaptationSet contentType=\"video\" mimeType=\"video/mp4\">\
+        <SegmentTemplate timescale=\"10\" media=\"$Time$.m4s\">\
+        <SegmentTimeline><S t=\"0\" d=\"20\"/><S d=\"3\"/><S d=\"17\"/><S d=\"20\"/></SegmentTimeline></SegmentTemplate>\
+        <Representation id=\"v\" bandwidth=\"1000\"/></AdaptationSet></Period>";
+    let m = dash::parse(&mpd(body, "type=\"static\""), &url("http://cdn/a.mpd"), 0.0).unwrap();
+    let kept: Vec<(i64, &str)> = m.renditions[0]
+        .segments
+        .iter()
+        .map(|s| (s.info.id, s.info.url.as_str()))
+        .collect();
+    assert_eq!(kept, [(0, "http://cdn/0.m4s"), (8, "http://cdn/40.m4s")]);
 }
 
 #[test]

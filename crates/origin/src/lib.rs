@@ -3,7 +3,8 @@
 //! It serves a media directory (the repository's `media/`) the way a CDN would for a player:
 //! content types for HLS and DASH, single `Range` requests (206, 416), `HEAD`, and CORS headers
 //! so that pages from any origin can read the bytes and their length. Extra directories can be
-//! mounted under URL prefixes (test pages, the demo, `node_modules`).
+//! mounted under URL prefixes (test pages, the demo, `node_modules`), and an [`Endpoint`] can
+//! answer generated responses under its own prefix (the demo's JSON API).
 //!
 //! # Emulated live HLS
 //!
@@ -21,7 +22,15 @@
 //! So `/hls-ts/master.m3u8` is VOD and `/live/6/hls-ts/master.m3u8` the same content as a live
 //! stream with a 6-segment window. At clock zero the window is already full. All live streams
 //! share one clock, which starts when the origin is bound unless a [`Clock`] is given.
-//! DASH is served as VOD only (no dynamic MPD yet).
+//!
+//! # Emulated live DASH
+//!
+//! Every static MPD (one Period, `SegmentTemplate` with a `duration`) also exists as a dynamic
+//! MPD at `/live/{window}/{path}.mpd`: one Period per loop pass of the VOD content, each with a
+//! relative `BaseURL` `pass-{k}/` (segment URLs `/live/{window}/…/pass-{k}/…`), a time-shift
+//! buffer of `window` segments, and availability in wall-clock time (the wall time at which the
+//! live clock read zero, minus `window` segments, is the `availabilityStartTime`). See
+//! [`live_dash`].
 //!
 //! # Example
 //!
@@ -39,9 +48,11 @@
 //! # }
 //! ```
 
+mod endpoint;
 mod error;
 mod files;
 pub mod live;
+pub mod live_dash;
 mod paths;
 mod server;
 
@@ -49,7 +60,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use endpoint::{Endpoint, EndpointMount, EndpointReply, EndpointRequest};
 pub use error::{OriginError, PlaylistError};
+pub use live_dash::MpdError;
 pub use server::Origin;
 
 /// The time source of the emulated live streams: how long they have been running.
@@ -101,13 +114,8 @@ impl Mount {
     /// # Errors
     /// [`OriginError::BadMountPrefix`] unless `prefix` starts with `/` and names a path.
     pub fn new(prefix: &str, dir: impl Into<PathBuf>) -> Result<Self, OriginError> {
-        let components = prefix
-            .strip_prefix('/')
-            .and_then(paths::request_components)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| OriginError::BadMountPrefix(prefix.to_owned()))?;
         Ok(Self {
-            prefix: components,
+            prefix: parse_prefix(prefix)?,
             dir: dir.into(),
         })
     }
@@ -119,6 +127,15 @@ impl Mount {
     }
 }
 
+/// The components of a mount or endpoint prefix: it must start with `/` and name a path.
+fn parse_prefix(prefix: &str) -> Result<Vec<String>, OriginError> {
+    prefix
+        .strip_prefix('/')
+        .and_then(paths::request_components)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| OriginError::BadMountPrefix(prefix.to_owned()))
+}
+
 /// What the origin serves, and how.
 #[derive(Debug, Clone)]
 pub struct OriginConfig {
@@ -126,6 +143,11 @@ pub struct OriginConfig {
     pub media_dir: PathBuf,
     /// Other directories, each under its prefix; a mount wins over the media directory.
     pub mounts: Vec<Mount>,
+    /// Generated responses, each under its prefix; an endpoint wins over mounts and media.
+    pub endpoints: Vec<EndpointMount>,
+    /// Where `GET /` redirects (302, with the request's query), for example a page under a
+    /// mount. Default: none (`/` is the media directory's `index.html`, if any).
+    pub index: Option<String>,
     /// Added before every media response (playlists and segments, not mounts), to emulate a
     /// distant CDN. Default: none.
     pub response_delay: Duration,
@@ -146,6 +168,8 @@ impl OriginConfig {
         Self {
             media_dir: media_dir.into(),
             mounts: Vec::new(),
+            endpoints: Vec::new(),
+            index: None,
             response_delay: Duration::ZERO,
             max_connections: 512,
             max_live_window: 1000,

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,8 +20,9 @@ use tokio::sync::Semaphore;
 
 use crate::files::{self, RangeRequest, ReadError};
 use crate::live::{self, VodPlaylist};
+use crate::live_dash::VodMpd;
 use crate::paths;
-use crate::{Clock, OriginConfig, OriginError, SystemClock};
+use crate::{Clock, EndpointReply, EndpointRequest, OriginConfig, OriginError, SystemClock};
 
 /// A bound origin server; [`Origin::run`] serves it.
 pub struct Origin {
@@ -31,6 +33,9 @@ pub struct Origin {
 struct State {
     config: OriginConfig,
     clock: Arc<dyn Clock>,
+    /// Wall time (since 1970) at which `clock` read zero: live DASH states availability in
+    /// wall-clock time.
+    clock_zero_unix: Duration,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -68,9 +73,17 @@ impl Origin {
                 addr: format!("{addr:?}"),
                 source,
             })?;
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let clock_zero_unix = now_unix.saturating_sub(clock.elapsed());
         Ok(Self {
             listener,
-            state: Arc::new(State { config, clock }),
+            state: Arc::new(State {
+                config,
+                clock,
+                clock_zero_unix,
+            }),
         })
     }
 
@@ -148,6 +161,20 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
     if method == Method::OPTIONS {
         return empty(StatusCode::NO_CONTENT);
     }
+    let config = &state.config;
+    let Some(components) = paths::request_components(req.uri().path()) else {
+        return text(StatusCode::FORBIDDEN, "path refused\n");
+    };
+    for mount in &config.endpoints {
+        if let Some(rest) = components.strip_prefix(mount.prefix.as_slice()) {
+            let reply = mount.endpoint.respond(&EndpointRequest {
+                method: method.as_str(),
+                path: rest,
+                query: req.uri().query(),
+            });
+            return endpoint_reply(reply, method == Method::HEAD);
+        }
+    }
     if method != Method::GET && method != Method::HEAD {
         let mut reply = empty(StatusCode::METHOD_NOT_ALLOWED);
         reply.headers_mut().insert(
@@ -156,15 +183,21 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
         );
         return reply;
     }
-    let Some(components) = paths::request_components(req.uri().path()) else {
-        return text(StatusCode::FORBIDDEN, "path refused\n");
-    };
+    if let Some(index) = config.index.as_ref().filter(|_| components.is_empty()) {
+        // The query goes along: it is how a page is told what to show.
+        let location = match req.uri().query() {
+            Some(query) => format!("{index}?{query}"),
+            None => index.clone(),
+        };
+        let mut reply = empty(StatusCode::FOUND);
+        insert(&mut reply, header::LOCATION, &location);
+        return reply;
+    }
     let head = method == Method::HEAD;
     let range = req
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok());
-    let config = &state.config;
 
     for mount in &config.mounts {
         if let Some(rest) = components.strip_prefix(mount.prefix.as_slice()) {
@@ -188,8 +221,9 @@ async fn route(state: &State, req: &Request<Incoming>) -> Reply {
     }
 }
 
-/// `/live/{window}/pass-{k}/{path}`: a segment; `/live/{window}/{path}.m3u8`: a live playlist;
-/// anything else below `/live/{window}/`: the media file itself (init segments).
+/// Below `/live/{window}/`: a live HLS playlist (`….m3u8`), a live DASH MPD (`….mpd`), or a
+/// media file, whose path may name its loop pass anywhere (`pass-{k}/`, which is dropped:
+/// HLS puts it first, DASH's Period `BaseURL` beside the MPD).
 async fn serve_live(state: &State, rest: &[String], range: Option<&str>, head: bool) -> Reply {
     let config = &state.config;
     let Some((window, rest)) = rest.split_first() else {
@@ -202,43 +236,67 @@ async fn serve_live(state: &State, rest: &[String], range: Option<&str>, head: b
     else {
         return text(StatusCode::NOT_FOUND, "bad live window\n");
     };
-    let rest = match rest.split_first() {
-        Some((pass, rest)) if is_pass(pass) => rest,
-        _ => rest,
-    };
-    let path = paths::join(&config.media_dir, rest);
-    let is_playlist = rest.last().is_some_and(|name| name.ends_with(".m3u8"));
-    if !is_playlist {
+    let rest: Vec<String> = rest.iter().filter(|c| !is_pass(c)).cloned().collect();
+    let path = paths::join(&config.media_dir, &rest);
+    let name = rest.last().map_or("", String::as_str);
+    let is_playlist = name.ends_with(".m3u8");
+    let is_mpd = name.ends_with(".mpd");
+    if !is_playlist && !is_mpd {
         return serve_file(&path, range, head, config).await;
     }
     let text_body = match files::read(&path, config.max_file_size).await {
         Ok((_, bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return read_error(&e),
     };
-    let playlist_path = rest.join("/");
+    let manifest_path = rest.join("/");
     let prefix = format!("/live/{window}");
-    let rendered = if live::is_master(&text_body) {
-        live::rewrite_master(&text_body, &playlist_path, &prefix)
+    let elapsed = state.clock.elapsed();
+    let (rendered, content_type) = if is_mpd {
+        let mpd = VodMpd::parse(&text_body)
+            .map(|vod| vod.render_live(window, state.clock_zero_unix, elapsed))
+            .map_err(|e| e.to_string());
+        (mpd, "application/dash+xml")
+    } else if live::is_master(&text_body) {
+        let master = live::rewrite_master(&text_body, &manifest_path, &prefix);
+        (
+            master.map_err(|e| e.to_string()),
+            "application/vnd.apple.mpegurl",
+        )
     } else {
-        VodPlaylist::parse(&text_body, &playlist_path)
-            .map(|vod| vod.render_live(window, state.clock.elapsed(), &prefix))
+        let media = VodPlaylist::parse(&text_body, &manifest_path)
+            .map(|vod| vod.render_live(window, elapsed, &prefix));
+        (
+            media.map_err(|e| e.to_string()),
+            "application/vnd.apple.mpegurl",
+        )
     };
     match rendered {
         Ok(body) => {
             let mut reply = bytes_reply(StatusCode::OK, Bytes::from(body), head);
             let headers = reply.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.apple.mpegurl"),
-            );
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             reply
         }
         Err(e) => {
-            tracing::warn!(playlist = %playlist_path, error = %e, "cannot emulate live");
+            tracing::warn!(manifest = %manifest_path, error = %e, "cannot emulate live");
             text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"))
         }
     }
+}
+
+/// An endpoint's reply (for `HEAD`, its headers only).
+fn endpoint_reply(reply: EndpointReply, head: bool) -> Reply {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = bytes_reply(status, reply.body, head);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn is_pass(component: &str) -> bool {

@@ -374,3 +374,127 @@ async fn response_delay_is_applied_to_media_only() {
     get(addr, "/hls-ts/master.m3u8").await;
     assert!(t.elapsed() >= Duration::from_millis(300));
 }
+
+/// Echoes what it was asked, so the test sees exactly what the origin passed.
+struct Echo;
+
+impl p2pml_origin::Endpoint for Echo {
+    fn respond(&self, request: &p2pml_origin::EndpointRequest<'_>) -> p2pml_origin::EndpointReply {
+        if request.path.first().is_some_and(|p| p == "missing") {
+            return p2pml_origin::EndpointReply::error(404, "no such thing");
+        }
+        p2pml_origin::EndpointReply::json(format!(
+            "{{\"method\":\"{}\",\"path\":\"{}\",\"query\":\"{}\"}}",
+            request.method,
+            request.path.join("/"),
+            request.query.unwrap_or("")
+        ))
+    }
+}
+
+#[tokio::test]
+async fn endpoints_answer_under_their_prefix_and_index_redirects() {
+    let mut config = OriginConfig::new(media_dir());
+    config
+        .endpoints
+        .push(p2pml_origin::EndpointMount::new("/api", Arc::new(Echo)).unwrap());
+    config.index = Some("/hls-ts/master.m3u8".into());
+    let addr = start(config, Arc::default()).await;
+
+    let r = request(addr, Method::POST, "/api/watch/a%20b?url=x%2Fy", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/json");
+    assert_eq!(r.header("access-control-allow-origin"), "*");
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert_eq!(
+        r.text(),
+        r#"{"method":"POST","path":"watch/a b","query":"url=x%2Fy"}"#
+    );
+    let r = get(addr, "/api/missing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text(), "no such thing\n");
+    // Outside the prefix, files as before; POST there is still refused.
+    assert_eq!(get(addr, "/apiary").await.status, StatusCode::NOT_FOUND);
+    let r = request(addr, Method::POST, "/hls-ts/master.m3u8", &[]).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let r = get(addr, "/").await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.header("location"), "/hls-ts/master.m3u8");
+    let r = get(addr, "/?player=shaka&stream=vod%2Fdash").await;
+    assert_eq!(
+        r.header("location"),
+        "/hls-ts/master.m3u8?player=shaka&stream=vod%2Fdash"
+    );
+    assert!(
+        p2pml_origin::EndpointMount::new("api", Arc::new(Echo)).is_err(),
+        "a prefix must start with /"
+    );
+}
+
+fn mpd_attr<'a>(mpd: &'a str, tag: &str, name: &str) -> Vec<&'a str> {
+    mpd.match_indices(&format!("<{tag} "))
+        .filter_map(|(at, _)| {
+            let open = &mpd[at..at + mpd[at..].find('>').unwrap()];
+            let key = format!(" {name}=\"");
+            let v = &open[open.find(&key)? + key.len()..];
+            Some(&v[..v.find('"').unwrap()])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn live_dash_is_a_dynamic_mpd_with_a_period_per_pass_over_the_vod_files() {
+    let millis = Arc::new(AtomicU64::new(0));
+    let addr = start(OriginConfig::new(media_dir()), Arc::clone(&millis)).await;
+    let r = get(addr, "/live/20/dash/manifest.mpd").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), "application/dash+xml");
+    assert_eq!(r.header("cache-control"), "no-store");
+    let mpd = r.text();
+    assert_eq!(mpd_attr(mpd, "MPD", "type"), ["dynamic"]);
+    assert_eq!(mpd_attr(mpd, "MPD", "timeShiftBufferDepth"), ["PT40.000S"]);
+    assert_eq!(mpd_attr(mpd, "Period", "id"), ["pass-0"]);
+    // The VOD representations (and so the swarm identity) are unchanged.
+    let vod = get(addr, "/dash/manifest.mpd").await;
+    let reps = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.contains("<Representation "))
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(reps(mpd), reps(vod.text()));
+
+    // availabilityStartTime is 40 s (20 segments) before the origin's clock read zero, which
+    // was at most a few seconds ago.
+    let ast = mpd_attr(mpd, "MPD", "availabilityStartTime")[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let recent = (0..10)
+        .map(|s| p2pml_origin::live_dash::iso_datetime(now - 40_000 - s * 1000))
+        .any(|t| t[..19] == ast[..19]);
+    assert!(recent, "{ast} is not 40 s before the last 10 s");
+
+    // Segments and init segments of any pass are the VOD files.
+    for (live, file) in [
+        ("/live/20/dash/pass-0/init-0.mp4", "/dash/init-0.mp4"),
+        ("/live/20/dash/pass-3/seg-2-017.m4s", "/dash/seg-2-017.m4s"),
+        ("/live/6/dash/pass-1/seg-3-030.m4s", "/dash/seg-3-030.m4s"),
+    ] {
+        let (a, b) = (get(addr, live).await, get(addr, file).await);
+        assert_eq!(a.status, StatusCode::OK, "{live}");
+        assert_eq!(a.body, b.body, "{live}");
+    }
+
+    // 30 s later pass 1 has begun and pass 0 is still in the buffer.
+    millis.store(30_000, Ordering::SeqCst);
+    let mpd = get(addr, "/live/20/dash/manifest.mpd").await;
+    assert_eq!(mpd_attr(mpd.text(), "Period", "id"), ["pass-0", "pass-1"]);
+    assert_eq!(
+        mpd_attr(mpd.text(), "MPD", "availabilityStartTime"),
+        [ast],
+        "the AST stays put"
+    );
+}

@@ -1,20 +1,10 @@
 // Pure translations from what hls.js reports to what the engine takes. No state, no I/O, so
 // that test/mapping.test.mjs can check them without a browser or the wasm.
 import type { LevelParsed, MediaPlaylist } from "hls.js";
-import type { ByteRange, Segment } from "./types.js";
+import { segmentRuntimeId, type ByteRange, type Segment, type StreamDescriptor } from "./types.js";
 
-/** The fields that feed a stream's short id (SPEC §3.2); absent ones are left out. */
-export type StreamDescriptor = {
-  bitrate?: number;
-  codecs?: string;
-  width?: number;
-  height?: number;
-  language?: string;
-  channels?: string;
-  name?: string;
-  frameRate?: string;
-  videoRange?: string;
-};
+export { segmentRuntimeId };
+export type { StreamDescriptor };
 
 /**
  * A byte range with an inclusive end, from hls.js's `[start, endExclusive)`; undefined when
@@ -27,11 +17,6 @@ export function inclusiveByteRange(
   if (start === undefined || endExclusive === undefined) return undefined;
   const end = endExclusive - 1;
   return start <= end ? { start, end } : undefined;
-}
-
-/** The local key of a segment: its URL, or `url|start-end` (end inclusive) for a range. */
-export function segmentRuntimeId(url: string, byteRange?: ByteRange): string {
-  return byteRange ? `${url}|${byteRange.start}-${byteRange.end}` : url;
 }
 
 /** hls.js keeps a level's URL as a string or, once loaded into a Level, as a list. */

@@ -100,11 +100,16 @@ pub fn proxy(tracker: &str) -> (Killed, String) {
 }
 
 pub fn get(base: &str, path: &str) -> String {
+    request(base, "GET", path)
+}
+
+/// The whole response (status line, headers, body) to a body-less request.
+pub fn request(base: &str, method: &str, path: &str) -> String {
     let host = base.strip_prefix("http://").unwrap();
     let mut s = TcpStream::connect(host).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

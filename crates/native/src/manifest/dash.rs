@@ -3,8 +3,11 @@
 //! representation, a `secondary` per audio representation, segment ids
 //! `trunc(start / 0.5)` from presentation times.
 //!
-//! The Shaka descriptor is reproduced from its documented rules; it has not
-//! been checked against a running Shaka (DASH peers are Shaka peers only).
+//! The Shaka descriptor is reproduced from its documented rules, and checked
+//! against what a running Shaka Player 5 made of the test media
+//! (`tests/fixtures/shaka-dash-vod.json`, shared with `packages/shaka`'s
+//! tests). Segments whose ids collide are left out, as `p2pml-rs-shaka`
+//! keeps them off P2P.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -173,14 +176,15 @@ pub fn segment_id(start: f64) -> i64 {
     (start / 0.5).trunc() as i64
 }
 
-/// Segments closer than 0.5 s collide on their id; the first keeps it.
+/// Segments starting less than 0.5 s apart collide on their id: P2P Media
+/// Loader's peers could then serve one for the other, so every segment of
+/// such an id is left out (played over HTTP), as `p2pml-rs-shaka` does.
 pub(super) fn dedup_ids(segments: &mut Vec<Segment>) {
-    let mut last = None;
-    segments.retain(|s| {
-        let keep = last != Some(s.info.id);
-        last = Some(s.info.id);
-        keep
-    });
+    let mut count = std::collections::HashMap::<i64, usize>::new();
+    for s in segments.iter() {
+        *count.entry(s.info.id).or_default() += 1;
+    }
+    segments.retain(|s| count.get(&s.info.id) == Some(&1));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

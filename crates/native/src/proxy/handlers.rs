@@ -8,7 +8,7 @@ use p2pml_core::streams::{SegmentInfo, StreamId};
 use p2pml_proto::identity::{StreamDescriptor, StreamType};
 use url::Url;
 
-use super::presentation::Presentation;
+use super::presentation::{DashRefresh, Presentation};
 use super::reply::{
     Reply, as_partial, bytes_reply, full, hls_reply, parse_range, pass_through, redirect, relay,
     text,
@@ -142,20 +142,40 @@ pub(super) async fn dash_manifest(
     final_url: &Url,
     base: &str,
 ) -> Reply {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "milliseconds since 1970 fit in 2^53"
-    )]
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0);
-    let mpd = match dash::parse(text, final_url, now) {
-        Ok(m) => m,
-        Err(e) => return redirect(final_url.as_str(), &e.to_string()),
-    };
+    if let Err(e) = apply_mpd(p, text, final_url).await {
+        return redirect(final_url.as_str(), &e);
+    }
+    let mut reply = full(
+        StatusCode::OK,
+        Bytes::from(dash::rewrite_base(text, &format!("{base}/d/{}/", p.id))),
+        "application/dash+xml",
+    );
+    reply
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    reply
+}
+
+/// Parses an MPD and brings the engine's streams in line with it; a
+/// dynamic MPD is then read again by [`refresh_dash`] as the player asks for
+/// segments.
+async fn apply_mpd(p: &Presentation, text: &str, final_url: &Url) -> Result<(), String> {
+    let now = unix_now();
+    let mpd = dash::parse(text, final_url, now).map_err(|e| e.to_string())?;
     let renditions: Vec<Rendition> = mpd.renditions.iter().map(|r| r.rendition.clone()).collect();
     p.add_renditions(final_url, &renditions).await;
-    p.lock().dash_base = Some(mpd.base.clone());
+    {
+        let mut state = p.lock();
+        state.dash_base = Some(mpd.base.clone());
+        state.dash_refresh = mpd.dynamic.then(|| DashRefresh {
+            url: final_url.clone(),
+            every: mpd
+                .minimum_update_period
+                .unwrap_or(std::time::Duration::from_secs(2))
+                .max(std::time::Duration::from_millis(500)),
+            last: tokio::time::Instant::now(),
+        });
+    }
     for (i, r) in mpd.renditions.iter().enumerate() {
         let stream = StreamId::try_from(i + 1).unwrap_or(StreamId::MAX);
         let mut segments = r.segments.clone();
@@ -178,15 +198,43 @@ pub(super) async fn dash_manifest(
         let update = p.diff(stream, &segments);
         p.update_engine(stream, update, mpd.dynamic).await;
     }
-    let mut reply = full(
-        StatusCode::OK,
-        Bytes::from(dash::rewrite_base(text, &format!("{base}/d/{}/", p.id))),
-        "application/dash+xml",
-    );
-    reply
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    reply
+    Ok(())
+}
+
+/// Reads a dynamic MPD again once its `minimumUpdatePeriod` has passed, so
+/// that the engine knows the segments that became available: players such as
+/// ffmpeg compute live segment numbers from the clock and never fetch the
+/// MPD again. A failed read keeps the segments known so far.
+async fn refresh_dash(p: &Presentation) {
+    let url = {
+        let mut state = p.lock();
+        let Some(refresh) = state.dash_refresh.as_mut() else {
+            return;
+        };
+        if refresh.last.elapsed() < refresh.every {
+            return;
+        }
+        // Claimed before the fetch, so that concurrent requests do not all read it.
+        refresh.last = tokio::time::Instant::now();
+        refresh.url.clone()
+    };
+    let read = match fetch_text(p, url.as_str()).await {
+        Ok((text, final_url)) => apply_mpd(p, &text, &final_url).await,
+        Err(reply) => Err(format!("HTTP {}", reply.status())),
+    };
+    if let Err(e) = read {
+        tracing::warn!(%url, error = %e, "dynamic MPD could not be read again");
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "milliseconds since 1970 fit in 2^53"
+)]
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
 }
 
 pub(super) async fn read_index(
@@ -211,6 +259,7 @@ pub(super) async fn read_index(
 }
 
 pub(super) async fn dash_resource(p: &Presentation, rest: &str, range: Option<&str>) -> Reply {
+    refresh_dash(p).await;
     let Some(dash_base) = p.lock().dash_base.clone() else {
         return text(StatusCode::NOT_FOUND, "no MPD loaded\n");
     };

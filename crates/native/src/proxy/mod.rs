@@ -15,6 +15,12 @@
 //! | `/r/{presentation}?u={url}` | anything else (init segments, keys), passed through |
 //! | `/stats` | the counters of every engine, as JSON |
 //!
+//! A dynamic (live) MPD is read again by the proxy once its
+//! `minimumUpdatePeriod` has passed, when the player next asks for a DASH
+//! resource: players such as ffmpeg compute live segment numbers from the
+//! clock and never fetch the MPD again, and the engine must know a segment
+//! to load it through peers.
+//!
 //! The playback position is inferred from the player's requests (the start
 //! of the segment it asks for; the rate from how fast it asks). Origin
 //! errors are passed through as they came (status and body). A playlist the

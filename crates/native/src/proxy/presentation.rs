@@ -79,8 +79,21 @@ pub(crate) struct State {
     pub(crate) urls: HashMap<UrlKey, (StreamId, i64)>,
     /// DASH: what segment paths are relative to (the MPD's own base).
     pub(crate) dash_base: Option<url::Url>,
+    /// A dynamic MPD, read again by the proxy itself (a player may never fetch it again).
+    pub(crate) dash_refresh: Option<DashRefresh>,
     playback: PlaybackEstimate,
     live: Option<bool>,
+}
+
+/// When and where a dynamic MPD is read again.
+#[derive(Debug, Clone)]
+pub(crate) struct DashRefresh {
+    /// The MPD's URL after redirects.
+    pub(crate) url: url::Url,
+    /// `minimumUpdatePeriod` (at least 500 ms).
+    pub(crate) every: std::time::Duration,
+    /// The last read.
+    pub(crate) last: tokio::time::Instant,
 }
 
 /// One manifest URL the proxy serves, with its own engine.

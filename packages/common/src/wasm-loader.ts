@@ -1,7 +1,7 @@
 // Loads the engine's wasm once per page, when this module is first imported. Importing waits
 // for it (top-level await), which is what lets every engine method stay synchronous as in
 // P2P Media Loader. A failure does not fail the import: it is kept and thrown by the first
-// engine construction, so a page can fall back to plain hls.js.
+// engine construction, so a page can fall back to its player without P2P.
 import init, { WasmEngine, type WasmEventCallback } from "./wasm/p2pml_wasm.js";
 
 /** Where the wasm binary is: next to this module, in wasm/. */
@@ -31,7 +31,7 @@ export function createWasmEngine(
 ): WasmEngine {
   if (loadError !== undefined) {
     throw new Error(
-      `p2pml-rs-hlsjs: the engine's wasm could not be loaded from ${WASM_URL.href}`,
+      `p2pml-rs: the engine's wasm could not be loaded from ${WASM_URL.href}`,
       { cause: loadError },
     );
   }

@@ -1,9 +1,9 @@
 // One wasm engine seen from JavaScript: typed calls, the listener registry (the wasm has a
 // single event callback), and the rule that nothing the wasm reports reaches page code or
-// hls.js while the wasm is still on the stack.
+// the player while the wasm is still on the stack. Shared by the player packages (see
+// packages/common/README.md).
 import { createWasmEngine, type WasmEngine } from "./wasm-loader.js";
 import { DeliveryQueue, Listeners, normaliseEventArgs } from "./events.js";
-import type { StreamDescriptor } from "./mapping.js";
 import type {
   CoreConfig,
   CoreEventMap,
@@ -11,6 +11,7 @@ import type {
   DynamicCoreConfig,
   EngineStats,
   Segment,
+  StreamDescriptor,
   StreamType,
 } from "./types.js";
 
@@ -104,6 +105,11 @@ export class EngineBridge {
 
   hasSegment(segmentRuntimeId: string): boolean {
     return this.#wasm.hasSegment(segmentRuntimeId);
+  }
+
+  /** Known to the engine, and P2P not disabled for its stream type. */
+  isSegmentLoadable(segmentRuntimeId: string): boolean {
+    return this.#wasm.isSegmentLoadable(segmentRuntimeId);
   }
 
   /**

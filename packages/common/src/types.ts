@@ -14,11 +14,34 @@ export type ByteRange = {
   end: number;
 };
 
+/** The fields that feed a stream's short id (SPEC §3.2); absent ones are left out. */
+export type StreamDescriptor = {
+  bitrate?: number;
+  codecs?: string;
+  width?: number;
+  height?: number;
+  language?: string;
+  /** hls.js passes the CHANNELS attribute, Shaka a number: both hash the same. */
+  channels?: string | number;
+  name?: string;
+  /** hls.js passes FRAME-RATE as written, Shaka a number: both hash the same. */
+  frameRate?: string | number;
+  videoRange?: string;
+};
+
+/** The local key of a segment: its URL, or `url|start-end` (end inclusive) for a range. */
+export function segmentRuntimeId(url: string, byteRange?: ByteRange): string {
+  return byteRange ? `${url}|${byteRange.start}-${byteRange.end}` : url;
+}
+
 /** A media segment as the engine knows it. */
 export type Segment = {
   /** Local key: the URL, or `url|start-end` for a byte range. */
   readonly runtimeId: string;
-  /** The id on the wire: the media sequence number for live, the position for VOD. */
+  /**
+   * The id on the wire: for HLS the media sequence number (live) or the position (VOD); for
+   * DASH the start time in half seconds.
+   */
   readonly externalId: number;
   readonly url: string;
   readonly byteRange?: ByteRange;
@@ -31,7 +54,7 @@ export type Segment = {
 export type StreamConfig = {
   /** Download from peers but never share. */
   isP2PUploadDisabled: boolean;
-  /** Send every segment of this type to hls.js's own loader. */
+  /** Send every segment of this type to the player's own loader. */
   isP2PDisabled: boolean;
   /** Seconds ahead of the playhead that count as urgent (HTTP preferred). */
   highDemandTimeWindow: number;

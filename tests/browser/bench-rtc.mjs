@@ -93,14 +93,9 @@ async function newPage() {
   return page;
 }
 
-/** native→Chromium: the native end offers and sends; the page answers and counts. */
-async function nativeToChromium() {
-  const page = await newPage();
-  const child = spawn(opt.native, ["offer", String(mib)], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => (await lines.next()).value ?? "";
-  const offer = decodeURIComponent((await next()).replace(/^offer /, ""));
-  const answer = await page.evaluate(
+/** Has `page` answer `offer` and count what arrives (`window.benchDone`); returns its answer. */
+function answerIn(page, offer) {
+  return page.evaluate(
     async ({ offer, total }) => {
       const pc = window.benchPc();
       window.benchDone = new Promise((resolve) => {
@@ -113,6 +108,16 @@ async function nativeToChromium() {
     },
     { offer, total },
   );
+}
+
+/** native→Chromium: the native end offers and sends; the page answers and counts. */
+async function nativeToChromium() {
+  const page = await newPage();
+  const child = spawn(opt.native, ["offer", String(mib)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => (await lines.next()).value ?? "";
+  const offer = decodeURIComponent((await next()).replace(/^offer /, ""));
+  const answer = await answerIn(page, offer);
   const cpu0 = await chromiumCpu();
   child.stdin.write(`answer ${encodeURIComponent(answer)}\n`);
   const received = await page.evaluate(() => window.benchDone);
@@ -149,19 +154,7 @@ async function chromiumToChromium() {
     await pc.gathered;
     return pc.localDescription.sdp;
   });
-  const answer = await b.evaluate(
-    async ({ offer, total }) => {
-      const pc = window.benchPc();
-      window.benchDone = new Promise((resolve) => {
-        pc.ondatachannel = (e) => resolve(window.benchReceive(e.channel, total));
-      });
-      await pc.setRemoteDescription({ type: "offer", sdp: offer });
-      await pc.setLocalDescription(await pc.createAnswer());
-      await pc.gathered;
-      return pc.localDescription.sdp;
-    },
-    { offer, total },
-  );
+  const answer = await answerIn(b, offer);
   await a.evaluate(async (answer) => {
     await window.benchPeer.setRemoteDescription({ type: "answer", sdp: answer });
     const ch = window.benchChannel;

@@ -22,22 +22,6 @@ use p2pml_origin::{Mount, Origin, OriginConfig};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-/// User plus system CPU seconds of this process (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 async fn engine(tracker: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
     let mut config = NativeConfig::default();
     if let Some(kib) = std::env::var("HIGH_WATER_KIB")
@@ -99,9 +83,9 @@ async fn main() {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let (cpu, t) = (cpu_seconds(), Instant::now());
+    let (cpu, t) = (common::cpu_seconds(), Instant::now());
     let bytes = load.await.unwrap().unwrap();
-    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
     assert!(bytes == got, "the bytes differ");
     let mb = bytes.len() as f64 / 1e6;
     println!(

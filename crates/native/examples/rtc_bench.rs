@@ -37,27 +37,14 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCSessionDescription, SettingEngineBuilder,
 };
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 const MESSAGE: usize = 64 << 10;
 /// Our peers' settings: stop writing above 1 MiB buffered, resume below 512 KiB.
 const HIGH_WATER: usize = 1 << 20;
 const LOW_WATER: u32 = 512 << 10;
 const SOCKET_BUFFER: usize = 4 << 20;
-
-/// User plus system CPU seconds of this process (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 struct Events {
     gathered: mpsc::Sender<()>,
@@ -185,10 +172,10 @@ async fn local(total: usize) {
         }
         got
     });
-    let (cpu, t) = (cpu_seconds(), Instant::now());
+    let (cpu, t) = (common::cpu_seconds(), Instant::now());
     send_all(&dc, total).await;
     let got = receiver.await.expect("receiver");
-    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
     assert_eq!(got, total, "bytes lost");
     println!(
         "result open_ms={:.0} sent={total} send_s={wall:.3} cpu_s={cpu:.3}",
@@ -234,7 +221,7 @@ async fn offer(total: usize) {
         .expect("remote answer");
     wait_open(&dc).await;
     let open = started.elapsed();
-    let (cpu, t) = (cpu_seconds(), Instant::now());
+    let (cpu, t) = (common::cpu_seconds(), Instant::now());
     send_all(&dc, total).await;
     let send_s = t.elapsed().as_secs_f64();
     // The remote says when the last byte arrived; the CPU until then counts.
@@ -243,7 +230,7 @@ async fn offer(total: usize) {
     println!(
         "result open_ms={:.0} sent={total} send_s={send_s:.3} cpu_s={:.3}",
         open.as_secs_f64() * 1e3,
-        cpu_seconds() - cpu
+        common::cpu_seconds() - cpu
     );
     let _ = a.pc.close().await;
 }

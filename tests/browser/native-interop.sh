@@ -5,7 +5,9 @@
 # first viewer, so it can both download from browsers and upload to the next one.
 #
 # tests/browser/native-interop.sh [STREAM_PATH] [extra run-p2pml.mjs options…]
-#   default: /live/20/hls-ts/master.m3u8 --viewers 2 --spacing 12 --duration 30
+#   default: /live/20/hls-ts/master.m3u8 --page '/web/p2pml.html?liveSyncCount=19' --viewers 2
+#            --spacing 12 --duration 30 (a fixed start latency: P2PML's own tuning is random, and
+#            at 6 s behind the edge it downloads nothing from peers)
 #   e.g. live DASH with our Shaka package: /live/20/dash/manifest.mpd --page /web/ours-shaka.html \
 #        --viewers 2 --spacing 12 --duration 30 (the native peer numbers DASH segments as Shaka does)
 # Exit status 0 when the viewers played without error (run-p2pml.mjs's checks; add --expect-p2p
@@ -28,7 +30,7 @@ stream="${1:-/live/20/hls-ts/master.m3u8}"
 shift || true
 viewer_args=("$@")
 if [[ ${#viewer_args[@]} -eq 0 ]]; then
-	viewer_args=(--viewers 2 --spacing 12 --duration 30)
+	viewer_args=(--page '/web/p2pml.html?liveSyncCount=19' --viewers 2 --spacing 12 --duration 30)
 fi
 port_origin=18180
 port_tracker=18100

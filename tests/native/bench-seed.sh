@@ -38,7 +38,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 "$bin" origin --listen 127.0.0.1:18380 --media "$dir/media" >/dev/null 2>&1 &
 pids+=($!)
-# Announces every 5 s, so the seeder's offers (5 per announce) reach every viewer within the
+# Announces every 5 s, so the seeder's offers (10 per announce:
+# `p2pml seed --offers`) reach every viewer within the
 # warm-up half; the viewers send no offers (see seed_load.rs).
 printf '[tracker]\nannounce_interval_secs = 5\n' >"$dir/tracker.toml"
 "$bin" tracker --listen 127.0.0.1:18300 --config "$dir/tracker.toml" >/dev/null 2>&1 &

@@ -4,17 +4,25 @@
 //! network namespace) — then native→native through our whole peer protocol
 //! (`crates/native/examples/p2p_throughput.rs`). A benchmark: it prints, it
 //! does not gate.
+//!
+//! `cargo xtask bench-seed`: one `p2pml seed` serving a 2 Mb/s live stream
+//! to N native viewers that can only get it from peers
+//! (`tests/native/bench-seed.sh`): the seeder's CPU as a share of one core.
 
 use anyhow::bail;
 
 use crate::{root, run};
 
-pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
-    let mib = args
-        .iter()
-        .position(|a| a == "--mib")
+/// The value after `--name` in `args`, or `default`.
+fn option<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
+    args.iter()
+        .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map_or("256", String::as_str);
+        .map_or(default, String::as_str)
+}
+
+pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
+    let mib = option(args, "--mib", "256");
     run(
         "release build of the benchmark programs",
         "cargo",
@@ -61,4 +69,32 @@ pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+pub(crate) fn bench_seed(args: &[String]) -> anyhow::Result<()> {
+    let viewers = option(args, "--viewers", "50");
+    let seconds = option(args, "--seconds", "150");
+    run(
+        "release build of p2pml and the viewers' load program",
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "p2pml-cli",
+            "-p",
+            "p2pml-native",
+            "--bin",
+            "p2pml",
+            "--example",
+            "seed_load",
+        ],
+        &[],
+    )?;
+    run(
+        &format!("a seeder serving a 2 Mb/s live stream to {viewers} native viewers"),
+        "bash",
+        &["tests/native/bench-seed.sh", viewers, seconds],
+        &[],
+    )
 }

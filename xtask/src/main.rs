@@ -42,15 +42,17 @@ fn main() -> anyhow::Result<()> {
         Some("bench-browser") => bench_browser::bench_browser(args.get(1..).unwrap_or_default()),
         Some("bench-tracker") => bench::bench_tracker(args.get(1..).unwrap_or_default()),
         Some("bench-rtc") => bench_rtc::bench_rtc(args.get(1..).unwrap_or_default()),
+        Some("bench-seed") => bench_rtc::bench_seed(args.get(1..).unwrap_or_default()),
         _ => {
             eprintln!(
                 "usage: cargo xtask demo [ARGS…]     # build what the demo needs, then run `p2pml demo ARGS…`\n       \
                  cargo xtask test             # every test tier and gate (what CI runs)\n       \
                  cargo xtask build-web        # wasm engine + browser packages, with sizes\n       \
                  cargo xtask bench-browser    # ours vs P2P Media Loader vs P2P off in Chromium (about 20 min) [--only TEXT]\n       \
-                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n       \
-                 cargo xtask bench-rtc        # data-channel throughput: native / Chromium [--mib 256]\n\
-                 \x20                             # (AQUATIC_WS=path adds aquatic_ws)"
+                 cargo xtask bench-tracker    # p2pml tracker vs bittorrent-tracker [--quick] [--connections 1000,10000]\n\
+                 \x20                             # (AQUATIC_WS=path adds aquatic_ws)\n       \
+                 cargo xtask bench-rtc        # data-channel throughput: native / Chromium [--mib 256]\n       \
+                 cargo xtask bench-seed       # one seeder's CPU serving N viewers [--viewers 50] [--seconds 150]"
             );
             std::process::exit(2);
         }

@@ -23,6 +23,14 @@ pub(crate) struct SeedArgs {
     /// work with the swarm.
     #[arg(long)]
     pull_all: bool,
+    /// Offers sent with each announce while under `--max-peers` (a viewer
+    /// sends 5, as P2P Media Loader does; trackers relay at most 10). The
+    /// tracker hands them to random swarm members, some already connected,
+    /// so a seeder that must reach a whole swarm of answering viewers sends
+    /// the most a tracker relays.
+    #[arg(long, value_name = "N", default_value_t = p2pml_proto::tracker::MAX_OFFERS_PER_ANNOUNCE,
+          value_parser = clap::value_parser!(u16).range(0..=10).map(usize::from))]
+    offers: usize,
     /// Log every engine step.
     #[arg(long, short)]
     verbose: bool,
@@ -38,6 +46,7 @@ pub(crate) fn run(args: &SeedArgs, out: &mut impl Write) -> anyhow::Result<()> {
         if args.pull_all {
             native.engine.common.seeding = p2pml_sim::Seeding::All;
         }
+        native.engine.announcer.offers_per_announce = args.offers;
         let seeder = Seeder::start(SeedConfig {
             native,
             manifest: args.url.clone(),

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use p2pml_native::seed::{SeedConfig, Seeder};
 
 use crate::peer_args::{self, PeerArgs};

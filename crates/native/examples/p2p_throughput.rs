@@ -1,5 +1,6 @@
 #![allow(
     clippy::print_stdout,
+    clippy::print_stderr,
     clippy::unwrap_used,
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
@@ -22,8 +23,16 @@ use p2pml_origin::{Mount, Origin, OriginConfig};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-async fn engine(tracker: &str, segment: &SegmentInfo, http: bool) -> NativeEngine {
+async fn engine(tracker: &str, segment: &SegmentInfo, bytes: u64, http: bool) -> NativeEngine {
     let mut config = NativeConfig::default();
+    // One segment of `bytes`: above the defaults' caps (a 128 MiB segment,
+    // storage and prefetch budgets sized for video) when the run asks for
+    // more, so raise them to fit it.
+    config.engine.peer.max_segment_bytes = config.engine.peer.max_segment_bytes.max(bytes);
+    config.engine.common.storage_limit_bytes =
+        config.engine.common.storage_limit_bytes.max(2 * bytes);
+    config.engine.common.max_prefetch_bytes =
+        config.engine.common.max_prefetch_bytes.max(2 * bytes);
     if let Some(kib) = std::env::var("HIGH_WATER_KIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -35,6 +44,11 @@ async fn engine(tracker: &str, segment: &SegmentInfo, http: bool) -> NativeEngin
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // RUST_LOG=p2pml_native=debug shows the engines' steps (to stderr).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mib: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -57,13 +71,15 @@ async fn main() {
         start: 0.0,
         end: 600.0,
     };
-    let a = engine(&tracker_url, &segment, true).await;
+    let a = engine(&tracker_url, &segment, data.len() as u64, true).await;
     let got = a.load_segment(1, 0).await.unwrap();
     assert_eq!(got.len(), data.len());
-    let b = engine(&tracker_url, &segment, false).await;
+    let b = engine(&tracker_url, &segment, data.len() as u64, false).await;
     // B joins the swarm when asked for the segment; time the transfer from
     // its first byte (connecting is measured apart).
     let joined = Instant::now();
+    // For profilers attaching to the transfer only (perf record -p).
+    eprintln!("p2p_throughput: B joins the swarm");
     let load = tokio::spawn({
         let b = b.clone();
         async move { b.load_segment(1, 0).await }
@@ -71,7 +87,9 @@ async fn main() {
     while b.stats().peers == 0 {
         assert!(
             joined.elapsed() < Duration::from_secs(30),
-            "no peer connected"
+            "no peer connected; A: {}; B: {}",
+            a.stats(),
+            b.stats()
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -79,7 +97,9 @@ async fn main() {
     while b.stats().p2p_bytes == 0 {
         assert!(
             joined.elapsed() < Duration::from_secs(30),
-            "no byte arrived"
+            "no byte arrived; A: {}; B: {}",
+            a.stats(),
+            b.stats()
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

@@ -103,22 +103,25 @@ pub enum PeerEvent<P> {
         /// The segment's full size (`b + s`).
         total: u64,
     },
-    /// Our download completed: the bytes from its `byte_from` to the end.
+    /// Our download completed: its bytes from `byte_from` to the end came
+    /// as [`PeerEvent::Downloaded`] events (the connection keeps no copy, so
+    /// completing costs no copy of the segment).
     DownloadCompleted {
         /// Segment external id.
         segment_id: i64,
-        /// The data received in this attempt.
-        data: P,
+        /// How many bytes this attempt received.
+        bytes: u64,
     },
-    /// Our download failed; `partial` holds what arrived in this attempt and
-    /// is still valid for a resume (none after a size disagreement).
+    /// Our download failed; `partial` counts the bytes of this attempt (sent
+    /// as [`PeerEvent::Downloaded`] events) that are still valid for a resume
+    /// (none after a size disagreement).
     DownloadFailed {
         /// Segment external id.
         segment_id: i64,
         /// Why.
         error: DownloadError,
         /// Valid bytes received from `byte_from` on.
-        partial: Option<P>,
+        partial: Option<u64>,
     },
     /// A chunk of an upload was handed to the channel.
     Uploaded {
@@ -142,7 +145,7 @@ pub enum CloseReason {
 
 /// The download in progress (at most one per connection).
 #[derive(Debug)]
-struct Download<P> {
+struct Download {
     segment_id: i64,
     request_id: i64,
     byte_from: u64,
@@ -150,7 +153,6 @@ struct Download<P> {
     total: Option<u64>,
     /// Whether the `SegmentData` header was accepted.
     accepted: bool,
-    chunks: Vec<P>,
     received: u64,
     deadline: Instant,
 }
@@ -184,7 +186,7 @@ pub struct PeerConnection<P> {
     remote_relaying: HashSet<i64>,
     /// When the peer last answered a request of ours with SegmentAbsent.
     refused_at: Option<Instant>,
-    download: Option<Download<P>>,
+    download: Option<Download>,
     next_request_id: i64,
     strikes: u32,
     upload: Option<Upload<P>>,
@@ -355,7 +357,6 @@ impl<P: Payload> PeerConnection<P> {
             byte_from,
             total,
             accepted: false,
-            chunks: Vec::new(),
             received: 0,
             deadline: now + self.config.no_bytes_timeout,
         });
@@ -578,7 +579,7 @@ impl<P: Payload> PeerConnection<P> {
 
     fn fail_download(&mut self, error: DownloadError, keep_partial: bool) {
         if let Some(d) = self.download.take() {
-            let partial = (keep_partial && d.received > 0).then(|| P::concat(&d.chunks));
+            let partial = (keep_partial && d.received > 0).then_some(d.received);
             self.events.push_back(PeerEvent::DownloadFailed {
                 segment_id: d.segment_id,
                 error,
@@ -703,7 +704,6 @@ impl<P: Payload> PeerConnection<P> {
             return;
         }
         d.received += len;
-        d.chunks.push(chunk.clone());
         d.deadline = now + timeout;
         self.events.push_back(PeerEvent::Downloaded {
             segment_id: d.segment_id,
@@ -731,7 +731,7 @@ impl<P: Payload> PeerConnection<P> {
             self.strikes = 0;
             self.events.push_back(PeerEvent::DownloadCompleted {
                 segment_id: d.segment_id,
-                data: P::concat(&d.chunks),
+                bytes: d.received,
             });
         }
     }

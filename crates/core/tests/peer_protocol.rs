@@ -8,6 +8,7 @@
     missing_docs
 )]
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,6 +52,49 @@ fn drain<P: Payload>(peer: &mut PeerConnection<P>) -> Vec<P> {
 
 fn events<P: Payload>(peer: &mut PeerConnection<P>) -> Vec<PeerEvent<P>> {
     std::iter::from_fn(|| peer.poll_event()).collect()
+}
+
+/// Puts downloads back together from their `Downloaded` events (the only
+/// place a connection hands out received bytes) and checks each completion's
+/// byte count against what came.
+struct Received<P> {
+    parts: HashMap<i64, Vec<P>>,
+}
+
+impl<P: Payload> Received<P> {
+    fn new() -> Self {
+        Self {
+            parts: HashMap::new(),
+        }
+    }
+
+    /// Takes `events`; returns the downloads they complete, with their bytes.
+    fn take(&mut self, events: Vec<PeerEvent<P>>) -> Vec<(i64, P)> {
+        let mut done = Vec::new();
+        for e in events {
+            match e {
+                PeerEvent::Downloaded {
+                    segment_id, data, ..
+                } => self.parts.entry(segment_id).or_default().push(data),
+                PeerEvent::DownloadCompleted { segment_id, bytes } => {
+                    let data = P::concat(&self.parts.remove(&segment_id).unwrap_or_default());
+                    assert_eq!(
+                        data.len() as u64,
+                        bytes,
+                        "completion count vs bytes that came"
+                    );
+                    done.push((segment_id, data));
+                }
+                _ => {}
+            }
+        }
+        done
+    }
+}
+
+/// The bytes of the download that `events` complete, if any.
+fn completed_bytes<P: Payload>(events: Vec<PeerEvent<P>>) -> Option<P> {
+    Received::new().take(events).pop().map(|(_, data)| data)
 }
 
 fn cmd(bytes: &Bytes) -> PeerCommand {
@@ -119,13 +163,10 @@ fn our_downloader_reads_what_the_js_uploader_wrote() {
         a.handle_message(T0, data.slice(range));
     }
     a.handle_message(T0, Bytes::from(hex::decode(&js_b[2]).unwrap()));
-    let completed = events(&mut a).into_iter().find_map(|e| match e {
-        PeerEvent::DownloadCompleted {
-            segment_id: 42,
-            data,
-        } => Some(data),
-        _ => None,
-    });
+    let completed = Received::new()
+        .take(events(&mut a))
+        .into_iter()
+        .find_map(|(id, bytes)| (id == 42).then_some(bytes));
     assert_eq!(completed.unwrap(), data);
     assert!(!a.is_downloading());
 }
@@ -143,10 +184,7 @@ fn resume_uses_b_and_totals_b_plus_s() {
     a.handle_message(T0, data.slice(70_000..135_535));
     a.handle_message(T0, data.slice(135_535..150_000));
     a.handle_message(T0, Bytes::from(hex::decode(&js_b[2]).unwrap()));
-    let got = events(&mut a).into_iter().find_map(|e| match e {
-        PeerEvent::DownloadCompleted { data, .. } => Some(data),
-        _ => None,
-    });
+    let got = completed_bytes(events(&mut a));
     assert_eq!(got.unwrap(), data.slice(70_000..150_000));
 
     // With the total unknown, a resumed response of s bytes totals b + s (JS sets s).
@@ -159,7 +197,7 @@ fn resume_uses_b_and_totals_b_plus_s() {
     assert!(
         events(&mut c)
             .iter()
-            .any(|e| matches!(e, PeerEvent::DownloadCompleted { data, .. } if data.len() == 50))
+            .any(|e| matches!(e, PeerEvent::DownloadCompleted { bytes: 50, .. }))
     );
 }
 
@@ -195,9 +233,14 @@ fn cancel_matches_the_js_transcript_and_stray_chunks_are_dropped() {
     a.abort_download();
     assert_eq!(hex::encode(&drain(&mut a)[0]), js_a[1]);
     let ev = events(&mut a);
-    assert!(
-        matches!(ev.last(), Some(PeerEvent::DownloadFailed { error: DownloadError::Aborted, partial: Some(p), .. }) if p.len() == 65_535)
-    );
+    assert!(matches!(
+        ev.last(),
+        Some(PeerEvent::DownloadFailed {
+            error: DownloadError::Aborted,
+            partial: Some(65_535),
+            ..
+        })
+    ));
     // Chunks already in flight arrive and are dropped; the next request works.
     a.handle_message(T0, pattern(37_860));
     assert!(events(&mut a).is_empty());
@@ -499,6 +542,7 @@ fn a_pair_exchanges_segments_end_to_end() {
     });
     let now = T0;
     let mut completed = Vec::new();
+    let mut received = Received::new();
     let mut next = 0i64;
     for _ in 0..10_000 {
         if !a.is_downloading() && next < 20 {
@@ -528,12 +572,10 @@ fn a_pair_exchanges_segments_end_to_end() {
             a.handle_message(now, m);
         }
         b.handle_buffered_amount(0); // the channel drained
-        for e in events(&mut a) {
-            if let PeerEvent::DownloadCompleted { segment_id, data } = e {
-                let len = 100_000 + segment_id as u64 * 7_919;
-                assert_eq!(data, VirtualPayload::segment(segment_id as u64, len));
-                completed.push(segment_id);
-            }
+        for (segment_id, data) in received.take(events(&mut a)) {
+            let len = 100_000 + segment_id as u64 * 7_919;
+            assert_eq!(data, VirtualPayload::segment(segment_id as u64, len));
+            completed.push(segment_id);
         }
         if completed.len() == 20 {
             break;
@@ -596,7 +638,7 @@ fn a_segment_is_relayed_while_it_arrives() {
                     assert_eq!(total, 300_000);
                     got.push(data);
                 }
-                PeerEvent::DownloadCompleted { data, .. } => return Some(data),
+                PeerEvent::DownloadCompleted { bytes, .. } => return Some(bytes),
                 _ => {}
             }
         }
@@ -613,7 +655,7 @@ fn a_segment_is_relayed_while_it_arrives() {
     b.extend_upload(9, data.slice(250_000..300_000));
     assert_eq!(b.relay_waiting(), None);
     let whole = pump(&mut a, &mut b).expect("completed");
-    assert_eq!(whole, data);
+    assert_eq!(whole, 300_000);
     assert_eq!(got.concat(), data);
 }
 
@@ -631,11 +673,14 @@ fn a_failed_relay_ends_with_absent_and_the_bytes_so_far_stay_valid() {
     deliver(&mut b, &mut a);
     let ev = events(&mut a);
     assert!(
-        ev.iter().any(|e| matches!(e, PeerEvent::DownloadFailed {
-            error: DownloadError::Absent,
-            partial: Some(p),
-            ..
-        } if p.len() == 400)),
+        ev.iter().any(|e| matches!(
+            e,
+            PeerEvent::DownloadFailed {
+                error: DownloadError::Absent,
+                partial: Some(400),
+                ..
+            }
+        )),
         "{ev:?}"
     );
     assert!(!a.is_downloading());

@@ -977,7 +977,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         stream: StreamId,
         conn: ConnId,
         segment: i64,
-        data: P,
+        bytes: u64,
     ) {
         let Some(t) = self.end_p2p_attempt(now, stream, conn, false) else {
             return;
@@ -990,7 +990,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         }
         // Its bytes came chunk by chunk (see `p2p_bytes`).
         d.attempt = Attempt::Idle;
-        if d.received - d.attempt_from != data.len() as u64 {
+        if d.received - d.attempt_from != bytes {
             // Cannot happen with our peer machine; never store a bad join.
             d.truncate(d.attempt_from);
             self.relays_lost(stream, segment);
@@ -1038,7 +1038,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         conn: ConnId,
         segment: i64,
         error: DownloadError,
-        partial: Option<P>,
+        partial: Option<u64>,
     ) {
         let Some(t) = self.end_p2p_attempt(now, stream, conn, error == DownloadError::Timeout)
         else {
@@ -1050,7 +1050,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let ours = d.attempt == (Attempt::P2p { conn });
         if ours {
             // Bytes already came chunk by chunk; without valid ones, roll back.
-            let valid = partial.map_or(0, |p| p.len() as u64);
+            let valid = partial.unwrap_or(0);
             d.attempt = Attempt::Idle;
             if d.received - d.attempt_from != valid {
                 d.truncate(d.attempt_from);

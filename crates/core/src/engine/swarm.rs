@@ -787,8 +787,8 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     peer,
                 });
             }
-            PeerEvent::DownloadCompleted { segment_id, data } => {
-                self.p2p_completed(now, stream, conn, segment_id, data)
+            PeerEvent::DownloadCompleted { segment_id, bytes } => {
+                self.p2p_completed(now, stream, conn, segment_id, bytes)
             }
             PeerEvent::DownloadFailed {
                 segment_id,

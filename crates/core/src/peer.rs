@@ -27,6 +27,10 @@ use crate::time::Instant;
 /// `bufferedAmountLowThreshold`).
 pub const UPLOAD_DRAINED: usize = 64 * 1024;
 
+/// Shortest time between two buffered-amount reports that gives a drain-rate
+/// sample.
+const MIN_DRAIN_SAMPLE: Duration = Duration::from_millis(2);
+
 /// Settings of one connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerConfig {
@@ -40,10 +44,21 @@ pub struct PeerConfig {
     /// make it buffer without bound. 128 MiB covers 4K segments of 10 s.
     pub max_segment_bytes: u64,
     /// Upload bytes we let queue in the channel before waiting for the host's
-    /// buffered-amount report. 256 KiB is half a second at 4 Mbit/s: enough
-    /// to keep the link busy, little enough that our own commands do not
-    /// wait long behind data.
+    /// buffered-amount report, at least. 64 KiB (what simple-peer keeps) is an
+    /// eighth of a second at 4 Mbit/s: enough to keep such a link busy, little
+    /// enough that our own commands do not wait long behind data. Hosts raise
+    /// it (1 MiB in browsers and native peers).
     pub send_high_water: usize,
+    /// Upload bytes queued at most: above `send_high_water`, the mark follows
+    /// the channel's measured drain rate so that the queue holds about
+    /// [`Self::send_queue_time`] of data. A fast link needs megabytes in
+    /// flight to stay busy (loopback and LAN peers move hundreds of MB/s);
+    /// a slow one must not hold seconds of data ahead of our own commands.
+    /// Equal to `send_high_water` (the default): a fixed mark.
+    pub send_high_water_max: usize,
+    /// How long the queued upload should take to drain at the measured rate,
+    /// when the mark may grow (see [`Self::send_high_water_max`]).
+    pub send_queue_time: Duration,
 }
 
 impl Default for PeerConfig {
@@ -54,6 +69,8 @@ impl Default for PeerConfig {
             max_strikes: 3,
             max_segment_bytes: 128 << 20,
             send_high_water: 64 * 1024,
+            send_high_water_max: 64 * 1024,
+            send_queue_time: Duration::from_millis(20),
         }
     }
 }
@@ -196,6 +213,13 @@ pub struct PeerConnection<P> {
     buffered: usize,
     /// A report was asked for and has not come yet.
     query_pending: bool,
+    /// Bytes handed to the channel since the connection opened.
+    handed: u64,
+    /// The last report that found the channel busy: when, and how many bytes
+    /// it had sent by then (the start of a drain-rate sample).
+    drain_mark: Option<(Instant, u64)>,
+    /// Bytes the channel drains in `send_queue_time`, smoothed over samples.
+    drain_window: usize,
     /// Ask the host for a report.
     want_query: bool,
     transmit: VecDeque<P>,
@@ -223,6 +247,9 @@ impl<P: Payload> PeerConnection<P> {
             upload: None,
             buffered: 0,
             query_pending: false,
+            handed: 0,
+            drain_mark: None,
+            drain_window: 0,
             want_query: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -473,12 +500,50 @@ impl<P: Payload> PeerConnection<P> {
         }));
     }
 
-    /// The host's current `bufferedAmount`: on a buffered-amount-low event,
-    /// or in answer to [`Self::poll_buffered_query`].
-    pub fn handle_buffered_amount(&mut self, buffered: usize) {
+    /// The host's current `bufferedAmount` at `now`: on a buffered-amount-low
+    /// event, or in answer to [`Self::poll_buffered_query`].
+    pub fn handle_buffered_amount(&mut self, now: Instant, buffered: usize) {
+        self.measure_drain(now, buffered);
         self.buffered = buffered;
         self.query_pending = false;
         self.pump_upload();
+    }
+
+    /// Samples the channel's drain rate between two reports that both found
+    /// it busy: an idle stretch in between would pass for a slow link.
+    fn measure_drain(&mut self, now: Instant, buffered: usize) {
+        if self.config.send_high_water_max <= self.config.send_high_water {
+            return;
+        }
+        if buffered == 0 {
+            self.drain_mark = None;
+            return;
+        }
+        let sent = self.handed.saturating_sub(buffered as u64);
+        let Some((at, from)) = self.drain_mark else {
+            self.drain_mark = Some((now, sent));
+            return;
+        };
+        let span = now.saturating_duration_since(at);
+        if span < MIN_DRAIN_SAMPLE {
+            return; // too short to tell a rate from the hosts' timing noise
+        }
+        let drained = u128::from(sent.saturating_sub(from));
+        let window = drained * self.config.send_queue_time.as_micros() / span.as_micros();
+        let window = usize::try_from(window).unwrap_or(usize::MAX);
+        self.drain_window = if self.drain_window == 0 {
+            window
+        } else {
+            self.drain_window / 4 * 3 + window / 4
+        };
+        self.drain_mark = Some((now, sent));
+    }
+
+    /// Upload bytes to keep queued now: the drain-rate mark, within bounds.
+    pub fn send_high_water(&self) -> usize {
+        let floor = self.config.send_high_water;
+        self.drain_window
+            .clamp(floor, self.config.send_high_water_max.max(floor))
     }
 
     /// Whether the host should report the channel's `bufferedAmount` now.
@@ -542,6 +607,7 @@ impl<P: Payload> PeerConnection<P> {
     pub fn poll_transmit(&mut self) -> Option<P> {
         let message = self.transmit.pop_front()?;
         self.buffered += message.len();
+        self.handed += message.len() as u64;
         if self.buffered >= UPLOAD_DRAINED && !self.query_pending {
             self.query_pending = true;
             self.want_query = true;
@@ -739,7 +805,8 @@ impl<P: Payload> PeerConnection<P> {
     /// Queues upload chunks while the channel's buffer is below the high-water mark.
     fn pump_upload(&mut self) {
         let max = self.config.max_message_size.max(9);
-        while self.buffered + self.queued_bytes() < self.config.send_high_water {
+        let high_water = self.send_high_water();
+        while self.buffered + self.queued_bytes() < high_water {
             let Some(u) = self.upload.as_mut() else {
                 return;
             };

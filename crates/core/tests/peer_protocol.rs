@@ -451,7 +451,6 @@ fn uploads_follow_js_semantics() {
         ..PeerConfig::default()
     };
     let mut b: PeerConnection<Bytes> = PeerConnection::new(config, 0);
-    b.handle_message(T0, request(2, 20));
     b.serve(2, 20, 0, Some(pattern(500_000)));
     let first = drain(&mut b);
     assert_eq!(
@@ -466,7 +465,7 @@ fn uploads_follow_js_semantics() {
             request_id: 99,
         })),
     );
-    b.handle_buffered_amount(0);
+    b.handle_buffered_amount(T0, 0);
     assert_eq!(drain(&mut b).len(), 2, "still uploading");
     b.handle_message(
         T0,
@@ -475,7 +474,7 @@ fn uploads_follow_js_semantics() {
             request_id: 20,
         })),
     );
-    b.handle_buffered_amount(0);
+    b.handle_buffered_amount(T0, 0);
     assert!(drain(&mut b).is_empty(), "stopped, and no SendingCompleted");
     assert!(!b.is_uploading());
     // A new request pre-empts a running upload.
@@ -484,7 +483,7 @@ fn uploads_follow_js_semantics() {
     drain(&mut b);
     b.handle_message(T0, request(4, 31));
     b.serve(4, 31, 0, Some(pattern(10)));
-    b.handle_buffered_amount(0);
+    b.handle_buffered_amount(T0, 0);
     let out = drain(&mut b);
     let cmds: Vec<PeerCommand> = out
         .iter()
@@ -571,7 +570,7 @@ fn a_pair_exchanges_segments_end_to_end() {
         for m in drain(&mut b) {
             a.handle_message(now, m);
         }
-        b.handle_buffered_amount(0); // the channel drained
+        b.handle_buffered_amount(T0, 0); // the channel drained
         for (segment_id, data) in received.take(events(&mut a)) {
             let len = 100_000 + segment_id as u64 * 7_919;
             assert_eq!(data, VirtualPayload::segment(segment_id as u64, len));
@@ -607,7 +606,7 @@ fn deliver(from: &mut PeerConnection<Bytes>, to: &mut PeerConnection<Bytes>) {
         to.handle_message(T0, m);
     }
     // The channel sent everything: report it drained.
-    from.handle_buffered_amount(0);
+    from.handle_buffered_amount(T0, 0);
 }
 
 #[test]
@@ -706,4 +705,67 @@ fn relaying_is_only_for_peers_that_said_hello() {
     deliver(&mut b, &mut a);
     assert!(!a.relays(4));
     assert_eq!(a.highest_relaying(), None);
+}
+
+/// Bytes of the messages `peer` has to send now.
+fn drained_bytes(peer: &mut PeerConnection<Bytes>) -> usize {
+    drain(peer).iter().map(Bytes::len).sum()
+}
+
+#[test]
+fn the_send_mark_follows_the_channel_drain_rate_within_its_bounds() {
+    let config = PeerConfig {
+        send_high_water: 100_000,
+        send_high_water_max: 4_000_000,
+        send_queue_time: Duration::from_millis(20),
+        ..PeerConfig::default()
+    };
+    let mut b: PeerConnection<Bytes> = PeerConnection::new(config, 0);
+    b.serve(2, 20, 0, Some(pattern(25_000_000)));
+    let mut queued = drained_bytes(&mut b);
+    assert!(
+        queued < 100_000 + 65_535,
+        "{queued}: the floor, before any rate is known"
+    );
+    // The channel drains 100 MB/s: reports every 5 ms find it still busy.
+    let mut now = T0;
+    let mut unsent = queued;
+    for _ in 0..40 {
+        now = now + Duration::from_millis(5);
+        unsent = unsent.saturating_sub(500_000).max(1);
+        b.handle_buffered_amount(now, unsent);
+        let more = drained_bytes(&mut b);
+        unsent += more;
+        queued = unsent;
+    }
+    // 100 MB/s × 20 ms = 2 MB kept queued (one message of slack).
+    assert!(
+        (2_000_000..2_000_000 + 65_535 + 10_000).contains(&queued),
+        "{queued} queued at 100 MB/s"
+    );
+    let mark = b.send_high_water();
+    assert!((1_980_000..=2_000_000).contains(&mark), "{mark}");
+    // A slow stretch (1 MB/s: 20 kB in 20 ms) brings it back to the floor.
+    for _ in 0..60 {
+        now = now + Duration::from_millis(5);
+        unsent = unsent.saturating_sub(5_000).max(1);
+        b.handle_buffered_amount(now, unsent);
+        unsent += drained_bytes(&mut b);
+    }
+    assert_eq!(b.send_high_water(), 100_000);
+
+    // A fixed mark (the default: the maximum equals the floor) ignores rates.
+    let mut c: PeerConnection<Bytes> = PeerConnection::new(
+        PeerConfig {
+            send_high_water: 100_000,
+            ..PeerConfig::default()
+        },
+        0,
+    );
+    c.serve(3, 30, 0, Some(pattern(5_000_000)));
+    drain(&mut c);
+    c.handle_buffered_amount(T0 + Duration::from_millis(5), 50_000);
+    drain(&mut c);
+    c.handle_buffered_amount(T0 + Duration::from_millis(10), 50_000);
+    assert_eq!(c.send_high_water(), 100_000);
 }

@@ -12,7 +12,8 @@
 //! process on 127.0.0.1, through our tracker.
 //!
 //! `cargo run --release -p p2pml-native --example p2p_throughput [MiB]`
-//! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark).
+//! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark, its floor;
+//! `HIGH_WATER_MAX_KIB` the most it grows to with the channel's drain rate).
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,12 @@ async fn engine(tracker: &str, segment: &SegmentInfo, bytes: u64, http: bool) ->
         .and_then(|v| v.parse::<usize>().ok())
     {
         config.engine.peer.send_high_water = kib << 10;
+    }
+    if let Some(kib) = std::env::var("HIGH_WATER_MAX_KIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config.engine.peer.send_high_water_max = kib << 10;
     }
     common::one_segment_engine(config, tracker, segment, http).await
 }

@@ -433,7 +433,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 self.with_conn(now, conn, |c, now| c.handle_message(now, data))
             }
             Input::ChannelBuffered { conn, amount } => {
-                self.with_conn(now, conn, |c, _| c.handle_buffered_amount(amount))
+                self.with_conn(now, conn, |c, now| c.handle_buffered_amount(now, amount))
             }
             Input::ChannelClosed { conn } => self.channel_closed(now, conn),
         }

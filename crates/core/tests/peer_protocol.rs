@@ -731,7 +731,7 @@ fn the_send_mark_follows_the_channel_drain_rate_within_its_bounds() {
     let mut now = T0;
     let mut unsent = queued;
     for _ in 0..40 {
-        now = now + Duration::from_millis(5);
+        now += Duration::from_millis(5);
         unsent = unsent.saturating_sub(500_000).max(1);
         b.handle_buffered_amount(now, unsent);
         let more = drained_bytes(&mut b);
@@ -747,7 +747,7 @@ fn the_send_mark_follows_the_channel_drain_rate_within_its_bounds() {
     assert!((1_980_000..=2_000_000).contains(&mark), "{mark}");
     // A slow stretch (1 MB/s: 20 kB in 20 ms) brings it back to the floor.
     for _ in 0..60 {
-        now = now + Duration::from_millis(5);
+        now += Duration::from_millis(5);
         unsent = unsent.saturating_sub(5_000).max(1);
         b.handle_buffered_amount(now, unsent);
         unsent += drained_bytes(&mut b);

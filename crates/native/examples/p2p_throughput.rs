@@ -15,6 +15,11 @@
 //! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark, its floor;
 //! `HIGH_WATER_MAX_KIB` the most it grows to with the channel's drain rate).
 
+/// The allocator `p2pml` ships with (see crates/cli/src/main.rs), so that
+/// the peers measured here allocate as they do in the product.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use p2pml_core::streams::SegmentInfo;

@@ -24,6 +24,11 @@
 //! A result line: `result open_ms=… sent=… send_s=… cpu_s=…`, where `cpu_s`
 //! is this process's user+system CPU time during the transfer.
 
+/// The allocator `p2pml` ships with (see crates/cli/src/main.rs), so that
+/// the channels measured here allocate as they do in the product.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

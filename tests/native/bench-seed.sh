@@ -58,9 +58,9 @@ tracker="ws://127.0.0.1:18300"
 load_pid=$!
 pids+=($load_pid)
 sleep 3
-# --max-peers counts unanswered offers too (each holds a peer connection until the 50 s offer
-# timeout), and the tracker hands some offers to viewers already connected, which ignore them:
-# room for twice the viewers, so that offers keep going out until every viewer is found.
+# --max-peers counts unanswered offers too (each holds a peer connection until its timeout,
+# `p2pml seed --offer-timeout`, 15 s), and the tracker hands some offers to viewers already
+# connected, which ignore them: room for twice the viewers, so that offers keep going out.
 "$bin" seed --pull-all --url "$url" --tracker "$tracker" --udp 127.0.0.1:0 --max-peers "$((viewers * 2))" \
 	--max-uploads "$viewers" >"$dir/seed.out" 2>"$dir/seed.err" &
 seed=$!

@@ -32,6 +32,14 @@ pub(crate) struct SeedArgs {
     #[arg(long, value_name = "N", default_value_t = p2pml_proto::tracker::MAX_OFFERS_PER_ANNOUNCE,
           value_parser = clap::value_parser!(u16).range(0..=10).map(usize::from))]
     offers: usize,
+    /// Seconds an unanswered offer keeps its peer connection (P2P Media
+    /// Loader: 50). Answers come within the answering peer's ICE gathering
+    /// (simple-peer gives up after 5 s) plus a tracker round trip; offers the
+    /// tracker handed to peers already connected to us are never answered,
+    /// and while pending they count against `--max-peers`. 15 s keeps a
+    /// seeder offering until it has found every viewer.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    offer_timeout: u64,
     /// Log every engine step.
     #[arg(long, short)]
     verbose: bool,
@@ -48,6 +56,7 @@ pub(crate) fn run(args: &SeedArgs, out: &mut impl Write) -> anyhow::Result<()> {
             native.engine.common.seeding = p2pml_sim::Seeding::All;
         }
         native.engine.announcer.offers_per_announce = args.offers;
+        native.engine.announcer.offer_timeout = std::time::Duration::from_secs(args.offer_timeout);
         let seeder = Seeder::start(SeedConfig {
             native,
             manifest: args.url.clone(),

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,21 +38,7 @@ const server = createServer((_req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: opt.chromium,
-  headless: true,
-  args: [
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium(opt.chromium);
 const context = await browser.newContext();
 await context.grantPermissions(["camera", "microphone"], { origin });
 const cdp = await browser.newBrowserCDPSession();

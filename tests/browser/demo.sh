@@ -9,14 +9,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-if [[ "${NETNS:-1}" != 0 && "${E2E_IN_NETNS:-}" != 1 ]]; then
-	cargo build --quiet -p p2pml-cli
-	exec env E2E_IN_NETNS=1 unshare -n -- "$0" "$@"
-fi
-if [[ "${E2E_IN_NETNS:-}" == 1 ]]; then
-	ip link set lo up
-fi
-[[ -x target/debug/p2pml ]] || cargo build --quiet -p p2pml-cli
+source tests/browser/lib.sh
+in_loopback_netns "$0" "$@"
 
 port=18280
 out="$(mktemp)"

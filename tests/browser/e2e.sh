@@ -13,14 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-if [[ "${NETNS:-1}" != 0 && "${E2E_IN_NETNS:-}" != 1 ]]; then
-	cargo build --quiet -p p2pml-cli
-	exec env E2E_IN_NETNS=1 unshare -n -- "$0" "$@"
-fi
-if [[ "${E2E_IN_NETNS:-}" == 1 ]]; then
-	ip link set lo up
-fi
-[[ -x target/debug/p2pml ]] || cargo build --quiet -p p2pml-cli
+source tests/browser/lib.sh
+in_loopback_netns "$0" "$@"
 
 stream="${1:-/live/20/hls-ts/master.m3u8}"
 shift || true
@@ -30,16 +24,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-mounts=(--mount /web=tests/browser/web --mount /node_modules=node_modules)
-# Our packages, once built (cargo xtask build-web), for --page /web/ours.html (hls.js) and
-# /web/ours-shaka.html (Shaka Player).
-for pkg in hlsjs shaka; do
-	if [[ -d packages/$pkg/dist ]]; then
-		mounts+=(--mount "/packages/$pkg/dist=packages/$pkg/dist")
-	fi
-done
-target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media "${mounts[@]}" >/dev/null 2>&1 &
-pids+=($!)
+start_origin "$port_origin"
 tracker="${TRACKER_URL:-}"
 if [[ -z "$tracker" ]]; then
 	case "${TRACKER:-bittorrent-tracker}" in
@@ -50,13 +35,6 @@ if [[ -z "$tracker" ]]; then
 	pids+=($!)
 	tracker="ws://127.0.0.1:$port_tracker"
 fi
-# Wait for both to listen (at most 10 s).
-for _ in $(seq 100); do
-	if (exec 3<>/dev/tcp/127.0.0.1/$port_origin) 2>/dev/null &&
-		(exec 3<>/dev/tcp/127.0.0.1/"${tracker##*:}") 2>/dev/null; then
-		break
-	fi
-	sleep 0.1
-done
+wait_listening "$port_origin" "${tracker##*:}"
 node tests/browser/run-p2pml.mjs --origin "http://127.0.0.1:$port_origin" --tracker "$tracker" \
 	--stream "$stream" "$@"

@@ -17,14 +17,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-if [[ "${NETNS:-1}" != 0 && "${E2E_IN_NETNS:-}" != 1 ]]; then
-	cargo build --quiet -p p2pml-cli
-	exec env E2E_IN_NETNS=1 unshare -n -- "$0" "$@"
-fi
-if [[ "${E2E_IN_NETNS:-}" == 1 ]]; then
-	ip link set lo up
-fi
-[[ -x target/debug/p2pml ]] || cargo build --quiet -p p2pml-cli
+source tests/browser/lib.sh
+in_loopback_netns "$0" "$@"
 
 stream="${1:-/live/20/hls-ts/master.m3u8}"
 shift || true
@@ -38,25 +32,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-mounts=(--mount /web=tests/browser/web --mount /node_modules=node_modules)
 # Our packages, once built (cargo xtask build-web): --page /web/ours.html or /web/ours-shaka.html.
-for pkg in hlsjs shaka; do
-	if [[ -d packages/$pkg/dist ]]; then
-		mounts+=(--mount "/packages/$pkg/dist=packages/$pkg/dist")
-	fi
-done
-target/debug/p2pml origin --listen "127.0.0.1:$port_origin" --media media "${mounts[@]}" >/dev/null 2>&1 &
-pids+=($!)
+start_origin "$port_origin"
 target/debug/p2pml tracker --listen "127.0.0.1:$port_tracker" >/dev/null 2>&1 &
 pids+=($!)
 tracker="ws://127.0.0.1:$port_tracker"
-for _ in $(seq 100); do
-	if (exec 3<>/dev/tcp/127.0.0.1/$port_origin) 2>/dev/null &&
-		(exec 3<>/dev/tcp/127.0.0.1/$port_tracker) 2>/dev/null; then
-		break
-	fi
-	sleep 0.1
-done
+wait_listening "$port_origin" "$port_tracker"
 
 # The native peer: every rendition (the viewers' ABR picks one), WebRTC on loopback.
 seed_out="$(mktemp)"

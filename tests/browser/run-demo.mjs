@@ -10,7 +10,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -33,23 +33,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // WebRTC between headless pages on loopback needs both (shared/BROWSER-TESTING.md): loopback
 // candidates allowed, and camera/microphone granted to the page's origin.
-const browser = await chromium.launch({
-  executablePath: opt.chromium,
-  headless: true,
-  args: [
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--disable-background-media-suspend",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium(opt.chromium, ["--disable-background-media-suspend"]);
 
 const url = new URL(opt.url);
 url.searchParams.set("player", opt.player);

@@ -19,7 +19,7 @@
 // Exit status: 0 when no page raised an error (and, with --expect-p2p, every viewer after the
 // first received P2P bytes); 1 otherwise; 2 on bad arguments.
 import { parseArgs } from "node:util";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -51,22 +51,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // What WebRTC between headless pages on loopback needs (shared/BROWSER-TESTING.md): loopback
 // candidates allowed, and camera/microphone granted to the page's origin (below).
-const browser = await chromium.launch({
-  executablePath: opt.chromium,
-  headless: true,
-  args: [
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium(opt.chromium);
 
 const origin = new URL(opt.origin).origin;
 const streamUrl = new URL(opt.stream, opt.origin).href;

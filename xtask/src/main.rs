@@ -59,6 +59,21 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Installs Debian's `package` unless `path` (a file it provides) exists: CI
+/// may start on a fresh machine.
+fn apt_install_unless(path: &str, package: &str) -> anyhow::Result<()> {
+    if Path::new(path).exists() {
+        return Ok(());
+    }
+    run("apt index", "apt-get", &["update"], &[])?;
+    run(
+        &format!("{package} (apt)"),
+        "apt-get",
+        &["install", "-y", "--no-install-recommends", package],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -362,15 +377,7 @@ fn test() -> anyhow::Result<()> {
 
     // The native peers' tests play streams with ffmpeg through `p2pml proxy`
     // (and fail in CI without it).
-    if !Path::new(FFMPEG).exists() {
-        run("apt index", "apt-get", &["update"], &[])?;
-        run(
-            "ffmpeg (apt)",
-            "apt-get",
-            &["install", "-y", "--no-install-recommends", "ffmpeg"],
-            &[("DEBIAN_FRONTEND", "noninteractive")],
-        )?;
-    }
+    apt_install_unless(FFMPEG, "ffmpeg")?;
 
     // Tests: unit, fixtures, properties, interop with the real JS peer, CLI.
     run("tests", "cargo", &["test", "--workspace", "--locked"], &[])?;
@@ -385,15 +392,7 @@ fn test() -> anyhow::Result<()> {
     // Browser tier: viewers running the real P2P Media Loader 2.3.1 in
     // headless Chromium, with our origin and `p2pml tracker` as their only
     // tracker, in a loopback-only network namespace.
-    if !Path::new(CHROMIUM).exists() {
-        run("apt index", "apt-get", &["update"], &[])?;
-        run(
-            "chromium (apt)",
-            "apt-get",
-            &["install", "-y", "--no-install-recommends", "chromium"],
-            &[("DEBIAN_FRONTEND", "noninteractive")],
-        )?;
-    }
+    apt_install_unless(CHROMIUM, "chromium")?;
     // Our engine in the browser: the wasm build and the hls.js package, its
     // unit tests, then real viewers.
     web::build_web()?;

@@ -2,8 +2,7 @@
 //! virtual time. Every input reaches an engine through the event queue, so a
 //! seed replays exactly.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use p2pml_core::config::Seeding;
@@ -17,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::player::{Player, Want};
+use crate::queue::EventQueue;
 use crate::report::{PeerStats, Totals};
 use crate::scenario::{Mode, Scenario, Start};
 use crate::tracker::{Client, SimTracker};
@@ -46,29 +46,6 @@ enum Ev {
     Arrive(usize, u64, Input<VirtualPayload>, usize),
     ToTracker(Client, String),
     Vanish,
-}
-
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 impl LinkEnd {
@@ -119,8 +96,7 @@ pub(crate) struct World {
     seed: u64,
     rng: ChaCha8Rng,
     now: Instant,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue<Ev>,
     peers: Vec<Peer>,
     tracker: SimTracker,
     links: BTreeMap<(usize, ConnId), LinkEnd>,
@@ -147,8 +123,7 @@ impl World {
             p2p,
             seed,
             now: Instant::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             peers: Vec::with_capacity(n),
             links: BTreeMap::new(),
             cancelled: BTreeSet::new(),
@@ -208,12 +183,7 @@ impl World {
     }
 
     fn push(&mut self, at: Instant, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(at, ev);
     }
 
     fn input(&mut self, at: Instant, peer: usize, input: Input<VirtualPayload>) {
@@ -258,16 +228,16 @@ impl World {
     pub(crate) fn run(&mut self, mut progress: impl FnMut(f64)) {
         let end = Instant::ZERO + secs(self.sc.duration_secs);
         let mut last_report = Instant::ZERO;
-        while let Some(Reverse(next)) = self.queue.pop() {
-            if next.at > end {
+        while let Some((at, ev)) = self.queue.pop() {
+            if at > end {
                 break;
             }
-            self.now = next.at;
+            self.now = at;
             if self.now - last_report >= Duration::from_secs(5) {
                 last_report = self.now;
                 progress(self.now.as_secs_f64() / self.sc.duration_secs);
             }
-            self.dispatch(next.ev);
+            self.dispatch(ev);
         }
         self.now = end;
         for i in 0..self.peers.len() {

@@ -67,6 +67,36 @@ struct LinkEnd {
     queue: VecDeque<VirtualPayload>,
 }
 
+/// Every viewer's connection ends, by viewer then connection id: a viewer's
+/// own few dozen sit together, where a map of all of them would walk a
+/// deep tree for each message.
+struct Links(Vec<BTreeMap<ConnId, LinkEnd>>);
+
+impl Links {
+    fn of(&self, i: usize) -> &BTreeMap<ConnId, LinkEnd> {
+        static NONE: BTreeMap<ConnId, LinkEnd> = BTreeMap::new();
+        self.0.get(i).unwrap_or(&NONE)
+    }
+
+    fn get(&self, i: usize, conn: ConnId) -> Option<&LinkEnd> {
+        self.0.get(i)?.get(&conn)
+    }
+
+    fn get_mut(&mut self, i: usize, conn: ConnId) -> Option<&mut LinkEnd> {
+        self.0.get_mut(i)?.get_mut(&conn)
+    }
+
+    fn insert(&mut self, i: usize, conn: ConnId, end: LinkEnd) {
+        if let Some(ends) = self.0.get_mut(i) {
+            ends.insert(conn, end);
+        }
+    }
+
+    fn remove(&mut self, i: usize, conn: ConnId) -> Option<LinkEnd> {
+        self.0.get_mut(i)?.remove(&conn)
+    }
+}
+
 struct Peer {
     session: u64,
     engine: Option<Engine<VirtualPayload>>,
@@ -99,7 +129,7 @@ pub(crate) struct World {
     queue: EventQueue<Ev>,
     peers: Vec<Peer>,
     tracker: SimTracker,
-    links: BTreeMap<(usize, ConnId), LinkEnd>,
+    links: Links,
     cancelled: BTreeSet<(usize, u64)>,
     pub(crate) totals: Totals,
     finished: Vec<PeerStats>,
@@ -125,7 +155,7 @@ impl World {
             now: Instant::ZERO,
             queue: EventQueue::new(),
             peers: Vec::with_capacity(n),
-            links: BTreeMap::new(),
+            links: Links((0..n).map(|_| BTreeMap::new()).collect()),
             cancelled: BTreeSet::new(),
             totals: Totals::default(),
             finished: Vec::new(),
@@ -307,7 +337,7 @@ impl World {
                     p.up_busy = false;
                 }
                 let len = data.len();
-                if let Some(link) = self.links.get_mut(&(i, conn)) {
+                if let Some(link) = self.links.get_mut(i, conn) {
                     let before = link.pending_up;
                     link.pending_up = link.pending_up.saturating_sub(len);
                     let (remote, amount) = (link.remote, link.pending_up);
@@ -449,20 +479,16 @@ impl World {
         let session = self.peers.get(i).map_or(0, |p| p.session);
         self.retire(i);
         self.tracker.remove((i, session));
-        let ends: Vec<ConnId> = self
-            .links
-            .range((i, 0)..(i + 1, 0))
-            .map(|(k, _)| k.1)
-            .collect();
+        let ends: Vec<ConnId> = self.links.of(i).keys().copied().collect();
         for conn in ends {
             self.close_link(i, conn);
         }
     }
 
     fn close_link(&mut self, i: usize, conn: ConnId) {
-        if let Some(end) = self.links.remove(&(i, conn)) {
+        if let Some(end) = self.links.remove(i, conn) {
             let (j, their) = end.remote;
-            if self.links.remove(&(j, their)).is_some() {
+            if self.links.remove(j, their).is_some() {
                 let lat = self.latency(i, j);
                 self.input(self.now + lat, j, Input::ChannelClosed { conn: their });
             }
@@ -609,7 +635,7 @@ impl World {
                 // The answerer remembers which offer it answers, so the pair can link.
                 let remote = parse_sdp(&offer);
                 if let Some((j, their)) = remote {
-                    self.links.insert((i, conn), LinkEnd::new((j, their)));
+                    self.links.insert(i, conn, LinkEnd::new((j, their)));
                 }
                 let sdp = format!("sim {i} {conn}");
                 self.input(
@@ -625,10 +651,10 @@ impl World {
                 // Both ends must still exist, and the answerer's end must point at us.
                 let pairs = self
                     .links
-                    .get(&(j, their))
+                    .get(j, their)
                     .is_some_and(|e| e.remote == (i, conn));
                 if pairs && self.peers.get(j).is_some_and(|p| p.engine.is_some()) {
-                    self.links.insert((i, conn), LinkEnd::new((j, their)));
+                    self.links.insert(i, conn, LinkEnd::new((j, their)));
                     // ICE and DTLS: about two round trips.
                     let rtt = self.latency(i, j) * 4 + Duration::from_millis(10);
                     self.input(now + rtt, i, Input::ChannelOpen { conn });
@@ -639,7 +665,7 @@ impl World {
             }
             Output::Send { conn, data } => self.send(i, conn, data),
             Output::QueryBuffered { conn } => {
-                let amount = self.links.get(&(i, conn)).map_or(0, |l| l.pending_up);
+                let amount = self.links.get(i, conn).map_or(0, |l| l.pending_up);
                 self.input(now, i, Input::ChannelBuffered { conn, amount });
             }
             Output::Close { conn } => self.close_link(i, conn),
@@ -805,7 +831,7 @@ impl World {
     /// associations share a bottleneck: a command to one peer waits for at
     /// most one message, not for everything buffered for the others.
     fn send(&mut self, i: usize, conn: ConnId, data: VirtualPayload) {
-        let Some(link) = self.links.get_mut(&(i, conn)) else {
+        let Some(link) = self.links.get_mut(i, conn) else {
             return;
         };
         link.pending_up += data.len();
@@ -822,18 +848,18 @@ impl World {
             return;
         }
         let (cursor, session, up_bps) = (p.up_cursor, p.session, p.up_bps);
-        let next = self
-            .links
-            .range((i, cursor + 1)..(i + 1, 0))
-            .chain(self.links.range((i, 0)..=(i, cursor)))
+        let links = self.links.of(i);
+        let next = links
+            .range(cursor + 1..)
+            .chain(links.range(..=cursor))
             .find(|(_, l)| !l.queue.is_empty())
-            .map(|(k, _)| k.1);
+            .map(|(conn, _)| *conn);
         let Some(conn) = next else {
             return;
         };
         let Some(data) = self
             .links
-            .get_mut(&(i, conn))
+            .get_mut(i, conn)
             .and_then(|l| l.queue.pop_front())
         else {
             return;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use p2pml_proto::command::{Announcement, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK};
+use p2pml_proto::command::{
+    Announcement, Extension, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK, PeerCommand,
+};
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::TrackerMessage;
 
@@ -926,8 +928,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 continue;
             };
             let max = self.stream_config(t).max_message_size;
-            let Ok(parts) = p2pml_proto::command::PeerCommand::SegmentsAnnouncement(a).encode(max)
-            else {
+            let Ok(parts) = PeerCommand::SegmentsAnnouncement(a).encode(max) else {
                 continue;
             };
             let parts: Vec<P> = parts.into_iter().map(P::from_command).collect();
@@ -965,8 +966,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 .filter(|(_, p)| p.is_ours())
                 .map(|(id, _)| id)
                 .collect();
+            let t = sw.stream_type;
+            // Encoded once, as announcements are: our peers get the same bytes.
+            let max = self.stream_config(t).max_message_size;
+            let relaying = Extension::Relaying { ids }.to_raw();
+            let Ok(parts) = PeerCommand::Extension(relaying).encode(max) else {
+                continue;
+            };
+            let parts: Vec<P> = parts.into_iter().map(P::from_command).collect();
             for conn in conns {
-                self.with_conn(now, conn, |p, _| p.announce_relaying(&ids));
+                self.with_conn(now, conn, |p, _| p.send_encoded(&parts));
             }
         }
     }

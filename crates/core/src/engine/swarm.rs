@@ -11,7 +11,7 @@ use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::TrackerMessage;
 
 use super::io::{Event, Output, Source, TrackerId};
-use super::loader::{ANNOUNCEMENT_WAIT, Attempt};
+use super::loader::{ANNOUNCEMENT_WAIT, Attempt, rendezvous_key};
 use super::{Engine, TYPES};
 use crate::bandwidth::BandwidthCalculator;
 use crate::payload::Payload;
@@ -75,25 +75,28 @@ pub(crate) struct Conn<P> {
     pub(crate) tracker: TrackerId,
     pub(crate) state: ConnState<P>,
     pub(crate) bandwidth: BandwidthCalculator,
+    /// The remote's rendezvous key in this swarm, once the remote is known
+    /// (see [`super::loader::rendezvous_key`]).
+    pub(crate) rendezvous_key: u64,
 }
 
 impl<P> Conn<P> {
-    fn new(
-        created: Instant,
-        remote: Option<PeerId>,
-        we_offered: bool,
-        tracker: TrackerId,
-        state: ConnState<P>,
-    ) -> Self {
+    fn new(created: Instant, we_offered: bool, tracker: TrackerId, state: ConnState<P>) -> Self {
         Self {
             created,
             opened: None,
-            remote,
+            remote: None,
             we_offered,
             tracker,
             state,
             bandwidth: BandwidthCalculator::default(),
+            rendezvous_key: 0,
         }
+    }
+
+    fn set_remote(&mut self, remote: PeerId, info_hash: &InfoHash) {
+        self.remote = Some(remote);
+        self.rendezvous_key = rendezvous_key(&remote, info_hash);
     }
 
     pub(crate) fn open(&self) -> Option<&PeerConnection<P>> {
@@ -111,6 +114,8 @@ pub(crate) struct Swarm<P> {
     pub(crate) key: StreamKey,
     pub(crate) info_hash: InfoHash,
     pub(crate) peer_id: PeerId,
+    /// Our rendezvous key in this swarm.
+    pub(crate) rendezvous_key: u64,
     announcers: Vec<(TrackerId, Announcer)>,
     pub(crate) conns: BTreeMap<ConnId, Conn<P>>,
     /// Set while the swarm is no longer played but still serves.
@@ -236,6 +241,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 key,
                 info_hash,
                 peer_id,
+                rendezvous_key: rendezvous_key(&peer_id, &info_hash),
                 announcers,
                 conns: BTreeMap::new(),
                 linger_until: None,
@@ -427,7 +433,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         self.add_conn(
                             stream,
                             conn,
-                            Conn::new(now, None, true, tracker, ConnState::Offering),
+                            Conn::new(now, true, tracker, ConnState::Offering),
                         );
                         self.out.push_back(Output::CreateOffer { conn });
                     }
@@ -439,11 +445,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 } => {
                     let conn = self.new_id();
                     let state = ConnState::Answering { offer_id };
-                    self.add_conn(
-                        stream,
-                        conn,
-                        Conn::new(now, Some(remote), false, tracker, state),
-                    );
+                    let mut c = Conn::new(now, false, tracker, state);
+                    if let Some(sw) = self.swarms.get(&stream) {
+                        c.set_remote(remote, &sw.info_hash);
+                    }
+                    self.add_conn(stream, conn, c);
                     self.out.push_back(Output::CreateAnswer { conn, offer });
                 }
                 AnnouncerOutput::AcceptAnswer {
@@ -455,11 +461,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         .swarms
                         .get(&stream)
                         .is_some_and(|sw| sw.has_remote(&remote));
+                    let info_hash = self.swarms.get(&stream).map(|sw| sw.info_hash);
                     let accepted = self.conn_mut(stream, conn).is_some_and(|c| {
                         if duplicate || !matches!(c.state, ConnState::Offering) {
                             return false;
                         }
-                        c.remote = Some(remote);
+                        if let Some(info_hash) = &info_hash {
+                            c.set_remote(remote, info_hash);
+                        }
                         c.state = ConnState::Connecting;
                         true
                     });

@@ -1,7 +1,7 @@
 //! Swarms (one per stream being played or lingering), their tracker
 //! announcers and peer connections.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use p2pml_proto::command::{
@@ -78,6 +78,8 @@ pub(crate) struct Conn<P> {
     /// The remote's rendezvous key in this swarm, once the remote is known
     /// (see [`super::loader::rendezvous_key`]).
     pub(crate) rendezvous_key: u64,
+    /// Its deadline as entered in [`Swarm::timeouts`].
+    timeout: Option<Instant>,
 }
 
 impl<P> Conn<P> {
@@ -91,6 +93,7 @@ impl<P> Conn<P> {
             state,
             bandwidth: BandwidthCalculator::default(),
             rendezvous_key: 0,
+            timeout: None,
         }
     }
 
@@ -107,6 +110,20 @@ impl<P> Conn<P> {
     }
 }
 
+impl<P: Payload> Conn<P> {
+    /// When the engine must look at this connection: its download's
+    /// no-bytes deadline once open, its setup deadline before.
+    fn due(&self) -> Option<Instant> {
+        match &self.state {
+            ConnState::Open(p) => p.poll_timeout(),
+            ConnState::Answering { .. } | ConnState::Connecting => {
+                Some(self.created + SETUP_TIMEOUT)
+            }
+            ConnState::Offering => None,
+        }
+    }
+}
+
 /// One stream's swarm.
 #[derive(Debug)]
 pub(crate) struct Swarm<P> {
@@ -118,6 +135,10 @@ pub(crate) struct Swarm<P> {
     pub(crate) rendezvous_key: u64,
     announcers: Vec<(TrackerId, Announcer)>,
     pub(crate) conns: BTreeMap<ConnId, Conn<P>>,
+    /// Every connection's deadline, soonest first. The engine's deadline is
+    /// asked for after every input; walking each connection (and the
+    /// protocol state behind it) for it cost more than most inputs.
+    timeouts: BTreeSet<(Instant, ConnId)>,
     /// Set while the swarm is no longer played but still serves.
     linger_until: Option<Instant>,
     /// The relaying ids our peers were last told.
@@ -125,6 +146,51 @@ pub(crate) struct Swarm<P> {
 }
 
 impl<P: Payload> Swarm<P> {
+    fn insert_conn(&mut self, conn: ConnId, c: Conn<P>) {
+        if let Some(old) = self.conns.insert(conn, c) {
+            if let Some(at) = old.timeout {
+                self.timeouts.remove(&(at, conn));
+            }
+        }
+        self.refresh_timeout(conn);
+    }
+
+    fn remove_conn(&mut self, conn: ConnId) -> Option<Conn<P>> {
+        let c = self.conns.remove(&conn)?;
+        if let Some(at) = c.timeout {
+            self.timeouts.remove(&(at, conn));
+        }
+        Some(c)
+    }
+
+    /// Re-enters a connection's deadline after its state may have changed.
+    fn refresh_timeout(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let due = c.due();
+        if due != c.timeout {
+            if let Some(at) = c.timeout {
+                self.timeouts.remove(&(at, conn));
+            }
+            if let Some(at) = due {
+                self.timeouts.insert((at, conn));
+            }
+            c.timeout = due;
+        }
+    }
+
+    /// The soonest deadline of a connection.
+    fn conns_deadline(&self) -> Option<Instant> {
+        let soonest = self.timeouts.first().map(|(at, _)| *at);
+        debug_assert_eq!(
+            soonest,
+            self.conns.values().filter_map(Conn::due).min(),
+            "a connection changed without refresh_timeout"
+        );
+        soonest
+    }
+
     pub(crate) fn open_count(&self) -> usize {
         self.conns.values().filter(|c| c.open().is_some()).count()
     }
@@ -244,6 +310,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 rendezvous_key: rendezvous_key(&peer_id, &info_hash),
                 announcers,
                 conns: BTreeMap::new(),
+                timeouts: BTreeSet::new(),
                 linger_until: None,
                 relaying_sent: Vec::new(),
             },
@@ -472,6 +539,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         c.state = ConnState::Connecting;
                         true
                     });
+                    if let Some(sw) = self.swarms.get_mut(&stream) {
+                        sw.refresh_timeout(conn);
+                    }
                     if accepted {
                         self.out.push_back(Output::AcceptAnswer { conn, answer });
                     } else {
@@ -502,7 +572,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn add_conn(&mut self, stream: StreamId, conn: ConnId, c: Conn<P>) {
         if let Some(sw) = self.swarms.get_mut(&stream) {
-            sw.conns.insert(conn, c);
+            sw.insert_conn(conn, c);
             self.conns.insert(conn, stream);
         }
     }
@@ -515,7 +585,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let stream_type = sw.stream_type;
-        let Some(mut c) = sw.conns.remove(&conn) else {
+        let Some(mut c) = sw.remove_conn(conn) else {
             return;
         };
         self.out.push_back(Output::Close { conn });
@@ -568,6 +638,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if let (ConnState::Answering { offer_id }, Some(remote)) = (&c.state, c.remote) {
             let (offer_id, tracker) = (*offer_id, c.tracker);
             c.state = ConnState::Connecting;
+            sw.refresh_timeout(conn);
             if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == tracker) {
                 a.answer_created(remote, offer_id, sdp);
             }
@@ -619,6 +690,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if let Some(c) = self.conn_mut(stream, conn) {
             c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
             c.opened = Some(now);
+        }
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.refresh_timeout(conn);
         }
         if let Some(stream_type) = stream_type {
             self.emit(Event::PeerConnect {
@@ -680,6 +754,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Sends what a connection queued and handles its events.
     pub(crate) fn pump_conn(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
+        self.pump_conn_events(now, stream, conn);
+        // Every change to a connection's download goes through here.
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.refresh_timeout(conn);
+        }
+    }
+
+    fn pump_conn_events(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
         loop {
             let Some(c) = self
                 .swarms
@@ -1062,15 +1144,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             for (_, a) in &sw.announcers {
                 earlier(a.poll_timeout());
             }
-            for c in sw.conns.values() {
-                earlier(match &c.state {
-                    ConnState::Open(p) => p.poll_timeout(),
-                    ConnState::Answering { .. } | ConnState::Connecting => {
-                        Some(c.created + SETUP_TIMEOUT)
-                    }
-                    _ => None,
-                });
-            }
+            earlier(sw.conns_deadline());
             earlier(sw.linger_until);
         }
         next

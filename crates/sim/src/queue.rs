@@ -6,7 +6,9 @@
 //! unsorted per-bucket vectors and later events in an overflow heap. With
 //! ten thousand viewers most events lie a few milliseconds to a few seconds
 //! ahead, so the heap that orders them stays small (and in cache) instead of
-//! holding hundreds of thousands of entries.
+//! holding hundreds of thousands of entries. The ordering structures hold
+//! only keys (time, insertion, slot); the events wait in a slab, so sorting
+//! moves 24 bytes, not a whole event.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -18,24 +20,25 @@ const BUCKET_SHIFT: u32 = 10;
 /// Buckets ahead of the current one (about 4 s).
 const WHEEL: u64 = 4096;
 
-struct Entry<T> {
+/// An item's place in the order, and where it waits in the slab.
+struct Entry {
     at: Instant,
     seq: u64,
-    item: T,
+    slot: usize,
 }
 
-impl<T> PartialEq for Entry<T> {
+impl PartialEq for Entry {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+impl Eq for Entry {}
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+impl Ord for Entry {
     /// Reversed, so that `BinaryHeap` yields the earliest first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
@@ -51,12 +54,15 @@ pub(crate) struct EventQueue<T> {
     seq: u64,
     /// Every item in `current` falls in this bucket or an earlier one.
     cur: u64,
-    current: BinaryHeap<Entry<T>>,
+    current: BinaryHeap<Entry>,
     /// Items of buckets `cur + 1 .. cur + WHEEL`, at `bucket % WHEEL`.
-    wheel: Vec<Vec<Entry<T>>>,
+    wheel: Vec<Vec<Entry>>,
     in_wheel: usize,
     /// Items of bucket `cur + WHEEL` and later.
-    overflow: BinaryHeap<Entry<T>>,
+    overflow: BinaryHeap<Entry>,
+    /// The items, by slot; freed slots are reused first.
+    slab: Vec<Option<T>>,
+    free: Vec<usize>,
 }
 
 impl<T> EventQueue<T> {
@@ -68,19 +74,33 @@ impl<T> EventQueue<T> {
             wheel: (0..WHEEL).map(|_| Vec::new()).collect(),
             in_wheel: 0,
             overflow: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
         }
     }
 
     pub(crate) fn push(&mut self, at: Instant, item: T) {
         self.seq += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(free) = self.slab.get_mut(slot) {
+                    *free = Some(item);
+                }
+                slot
+            }
+            None => {
+                self.slab.push(Some(item));
+                self.slab.len() - 1
+            }
+        };
         self.place(Entry {
             at,
             seq: self.seq,
-            item,
+            slot,
         });
     }
 
-    fn place(&mut self, entry: Entry<T>) {
+    fn place(&mut self, entry: Entry) {
         let b = bucket(entry.at);
         if b <= self.cur {
             self.current.push(entry);
@@ -98,7 +118,14 @@ impl<T> EventQueue<T> {
     pub(crate) fn pop(&mut self) -> Option<(Instant, T)> {
         loop {
             if let Some(e) = self.current.pop() {
-                return Some((e.at, e.item));
+                let item = self.slab.get_mut(e.slot).and_then(Option::take);
+                self.free.push(e.slot);
+                // Every entry has its item: slots are filled before entries
+                // are placed and emptied only here.
+                if let Some(item) = item {
+                    return Some((e.at, item));
+                }
+                continue;
             }
             if !self.advance() {
                 return None;

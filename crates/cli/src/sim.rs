@@ -1,5 +1,6 @@
 //! `p2pml sim`: runs a scenario with P2P and with P2P off, side by side.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,27 +48,63 @@ pub(crate) struct SimArgs {
     trace_segment: Option<i64>,
 }
 
-fn one(scenario: &Scenario, options: &RunOptions, label: &str) -> Report {
-    let started = Instant::now();
-    let mut err = std::io::stderr();
-    let live = err.is_terminal();
-    let report = run_with_progress(scenario, options, |done| {
-        if live {
-            let _ = write!(
-                err,
-                "\r{label}: {:>3.0}% of {} virtual seconds",
-                done * 100.0,
-                scenario.duration_secs
-            );
-            let _ = err.flush();
+/// The live progress line that runs share: each run's share of virtual
+/// time done, in run order.
+struct Progress {
+    live: bool,
+    shares: std::sync::Mutex<Vec<(&'static str, f64)>>,
+}
+
+impl Progress {
+    fn new(labels: &[&'static str]) -> Self {
+        Self {
+            live: std::io::stderr().is_terminal(),
+            shares: std::sync::Mutex::new(labels.iter().map(|l| (*l, 0.0)).collect()),
         }
+    }
+
+    fn update(&self, label: &str, done: f64, duration: f64) {
+        if !self.live {
+            return;
+        }
+        let Ok(mut shares) = self.shares.lock() else {
+            return;
+        };
+        let mut line = String::from("\r");
+        for (l, share) in shares.iter_mut() {
+            if *l == label {
+                *share = done;
+            }
+            let _ = write!(line, "{l}: {:>3.0}%  ", *share * 100.0);
+        }
+        let _ = write!(line, "of {duration} virtual seconds");
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{line}");
+        let _ = err.flush();
+    }
+
+    fn done(&self, label: &str, secs: f64) {
+        // Holding the lock keeps the line whole among the other run's updates.
+        let _guard = self.shares.lock();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "\r{label}: done in {secs:.1} s of real time{:>40}",
+            ""
+        );
+    }
+}
+
+fn one(
+    scenario: &Scenario,
+    options: &RunOptions,
+    label: &'static str,
+    progress: &Progress,
+) -> Report {
+    let started = Instant::now();
+    let report = run_with_progress(scenario, options, |done| {
+        progress.update(label, done, scenario.duration_secs);
     });
-    let _ = writeln!(
-        err,
-        "\r{label}: done in {:.1} s of real time{:>20}",
-        started.elapsed().as_secs_f64(),
-        ""
-    );
+    progress.done(label, started.elapsed().as_secs_f64());
     report
 }
 
@@ -86,18 +123,20 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
         SeedingArg::Coordinated => Seeding::Coordinated,
         SeedingArg::Random => Seeding::Random,
     };
-    let off = one(
-        &scenario,
-        &RunOptions {
-            seed: args.seed,
-            p2p: false,
-            seeding,
-            trace_peer: None,
-            trace_segment: None,
-        },
-        "P2P off",
-    );
+    let off_options = RunOptions {
+        seed: args.seed,
+        p2p: false,
+        seeding,
+        trace_peer: None,
+        trace_segment: None,
+    };
     if args.no_p2p {
+        let off = one(
+            &scenario,
+            &off_options,
+            "P2P off",
+            &Progress::new(&["P2P off"]),
+        );
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&off)?)?;
         } else {
@@ -105,17 +144,22 @@ pub(crate) fn run(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let on = one(
-        &scenario,
-        &RunOptions {
-            seed: args.seed,
-            p2p: true,
-            seeding,
-            trace_peer: args.trace_peer,
-            trace_segment: args.trace_segment,
-        },
-        "P2P",
-    );
+    let on_options = RunOptions {
+        seed: args.seed,
+        p2p: true,
+        seeding,
+        trace_peer: args.trace_peer,
+        trace_segment: args.trace_segment,
+    };
+    // The two runs share nothing: side by side on two threads, the command
+    // takes as long as the slower one.
+    let progress = Progress::new(&["P2P", "P2P off"]);
+    let (on, off) = std::thread::scope(|s| {
+        let off = s.spawn(|| one(&scenario, &off_options, "P2P off", &progress));
+        let on = one(&scenario, &on_options, "P2P", &progress);
+        (on, off.join())
+    });
+    let off = off.map_err(|_| anyhow::anyhow!("the run with P2P off panicked"))?;
     if args.json {
         writeln!(
             out,

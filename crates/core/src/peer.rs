@@ -12,7 +12,7 @@
 //! `SegmentAbsent` for unknown ids (the engine decides), chunks that never
 //! look like command frames, and bounded send buffering.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use p2pml_proto::command::{
@@ -160,6 +160,37 @@ pub enum CloseReason {
     ProtocolViolation(DownloadError),
 }
 
+/// Segment ids a peer announced, sorted and without repeats. Every
+/// announcement replaces the whole list, a handful of live segments or a
+/// few hundred VOD ones, and lookups far outnumber changes: a sorted vector
+/// costs one allocation per announcement and no hashing.
+#[derive(Debug, Default)]
+struct IdSet(Vec<i64>);
+
+impl From<Vec<i64>> for IdSet {
+    fn from(mut ids: Vec<i64>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        Self(ids)
+    }
+}
+
+impl IdSet {
+    fn contains(&self, id: i64) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+
+    fn remove(&mut self, id: i64) {
+        if let Ok(i) = self.0.binary_search(&id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn max(&self) -> Option<i64> {
+        self.0.last().copied()
+    }
+}
+
 /// The download in progress (at most one per connection).
 #[derive(Debug)]
 struct Download {
@@ -192,15 +223,15 @@ struct Upload<P> {
 pub struct PeerConnection<P> {
     config: PeerConfig,
     reader: PeerMessageReader,
-    remote_loaded: HashSet<i64>,
-    remote_http_loading: HashSet<i64>,
+    remote_loaded: IdSet,
+    remote_http_loading: IdSet,
     highest_loaded: Option<i64>,
     /// The peer sent at least one announcement.
     announced: bool,
     /// The peer said Hello: it speaks our extensions.
     ours: bool,
     /// Segments the peer (one of ours) relays while receiving them.
-    remote_relaying: HashSet<i64>,
+    remote_relaying: IdSet,
     /// When the peer last answered a request of ours with SegmentAbsent.
     refused_at: Option<Instant>,
     download: Option<Download>,
@@ -234,12 +265,12 @@ impl<P: Payload> PeerConnection<P> {
         Self {
             config,
             reader: PeerMessageReader::default(),
-            remote_loaded: HashSet::new(),
-            remote_http_loading: HashSet::new(),
+            remote_loaded: IdSet::default(),
+            remote_http_loading: IdSet::default(),
             highest_loaded: None,
             announced: false,
             ours: false,
-            remote_relaying: HashSet::new(),
+            remote_relaying: IdSet::default(),
             refused_at: None,
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
@@ -266,7 +297,7 @@ impl<P: Payload> PeerConnection<P> {
 
     /// Whether the peer announced it stores `segment_id`.
     pub fn has(&self, segment_id: i64) -> bool {
-        self.remote_loaded.contains(&segment_id)
+        self.remote_loaded.contains(segment_id)
     }
 
     /// Whether the peer has announced what it holds yet. Peers announce
@@ -288,16 +319,12 @@ impl<P: Payload> PeerConnection<P> {
 
     /// Whether the peer (one of ours) relays `segment_id` while receiving it.
     pub fn relays(&self, segment_id: i64) -> bool {
-        self.ours && self.remote_relaying.contains(&segment_id)
+        self.ours && self.remote_relaying.contains(segment_id)
     }
 
     /// The highest id the peer relays, if it is one of ours.
     pub fn highest_relaying(&self) -> Option<i64> {
-        self.remote_relaying
-            .iter()
-            .copied()
-            .max()
-            .filter(|_| self.ours)
+        self.remote_relaying.max().filter(|_| self.ours)
     }
 
     /// Tells the peer we are a p2p-media-loader-rs peer (JS peers ignore it).
@@ -326,7 +353,7 @@ impl<P: Payload> PeerConnection<P> {
 
     /// Whether the peer announced it is fetching `segment_id` over HTTP.
     pub fn is_http_loading(&self, segment_id: i64) -> bool {
-        self.remote_http_loading.contains(&segment_id)
+        self.remote_http_loading.contains(segment_id)
     }
 
     /// Until when the peer counts as busy: it refused a request of ours
@@ -663,8 +690,8 @@ impl<P: Payload> PeerConnection<P> {
         match command {
             PeerCommand::SegmentsAnnouncement(a) => {
                 self.highest_loaded = a.loaded.iter().copied().max();
-                self.remote_loaded = a.loaded.into_iter().collect();
-                self.remote_http_loading = a.http_loading.into_iter().collect();
+                self.remote_loaded = IdSet::from(a.loaded);
+                self.remote_http_loading = IdSet::from(a.http_loading);
                 self.announced = true;
                 self.events.push_back(PeerEvent::Announced);
             }
@@ -696,8 +723,8 @@ impl<P: Payload> PeerConnection<P> {
                     .is_some_and(|d| d.segment_id == r.segment_id && d.request_id == r.request_id);
                 if matches {
                     self.refused_at = Some(now);
-                    self.remote_loaded.remove(&r.segment_id);
-                    self.remote_relaying.remove(&r.segment_id);
+                    self.remote_loaded.remove(r.segment_id);
+                    self.remote_relaying.remove(r.segment_id);
                     // Only our relaying peers send it after data: what came
                     // is valid, and kept for a resume.
                     let keep = self.download.as_ref().is_some_and(|d| d.accepted);
@@ -710,7 +737,7 @@ impl<P: Payload> PeerConnection<P> {
                     self.events.push_back(PeerEvent::Hello);
                 }
                 Some(Extension::Relaying { ids }) => {
-                    self.remote_relaying = ids.into_iter().collect();
+                    self.remote_relaying = IdSet::from(ids);
                     if self.ours {
                         self.events.push_back(PeerEvent::Announced);
                     }

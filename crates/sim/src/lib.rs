@@ -13,6 +13,7 @@
 //! ```
 
 mod player;
+mod queue;
 mod report;
 mod scenario;
 mod tracker;

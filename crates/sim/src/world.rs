@@ -2,8 +2,7 @@
 //! virtual time. Every input reaches an engine through the event queue, so a
 //! seed replays exactly.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use p2pml_core::config::Seeding;
@@ -17,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::player::{Player, Want};
+use crate::queue::EventQueue;
 use crate::report::{PeerStats, Totals};
 use crate::scenario::{Mode, Scenario, Start};
 use crate::tracker::{Client, SimTracker};
@@ -48,29 +48,6 @@ enum Ev {
     Vanish,
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 impl LinkEnd {
     fn new(remote: (usize, ConnId)) -> Self {
         Self {
@@ -88,6 +65,36 @@ struct LinkEnd {
     pending_up: usize,
     /// Messages waiting for the uplink, in order.
     queue: VecDeque<VirtualPayload>,
+}
+
+/// Every viewer's connection ends, by viewer then connection id: a viewer's
+/// own few dozen sit together, where a map of all of them would walk a
+/// deep tree for each message.
+struct Links(Vec<BTreeMap<ConnId, LinkEnd>>);
+
+impl Links {
+    fn of(&self, i: usize) -> &BTreeMap<ConnId, LinkEnd> {
+        static NONE: BTreeMap<ConnId, LinkEnd> = BTreeMap::new();
+        self.0.get(i).unwrap_or(&NONE)
+    }
+
+    fn get(&self, i: usize, conn: ConnId) -> Option<&LinkEnd> {
+        self.0.get(i)?.get(&conn)
+    }
+
+    fn get_mut(&mut self, i: usize, conn: ConnId) -> Option<&mut LinkEnd> {
+        self.0.get_mut(i)?.get_mut(&conn)
+    }
+
+    fn insert(&mut self, i: usize, conn: ConnId, end: LinkEnd) {
+        if let Some(ends) = self.0.get_mut(i) {
+            ends.insert(conn, end);
+        }
+    }
+
+    fn remove(&mut self, i: usize, conn: ConnId) -> Option<LinkEnd> {
+        self.0.get_mut(i)?.remove(&conn)
+    }
 }
 
 struct Peer {
@@ -119,11 +126,10 @@ pub(crate) struct World {
     seed: u64,
     rng: ChaCha8Rng,
     now: Instant,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue<Ev>,
     peers: Vec<Peer>,
     tracker: SimTracker,
-    links: BTreeMap<(usize, ConnId), LinkEnd>,
+    links: Links,
     cancelled: BTreeSet<(usize, u64)>,
     pub(crate) totals: Totals,
     finished: Vec<PeerStats>,
@@ -147,10 +153,9 @@ impl World {
             p2p,
             seed,
             now: Instant::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             peers: Vec::with_capacity(n),
-            links: BTreeMap::new(),
+            links: Links((0..n).map(|_| BTreeMap::new()).collect()),
             cancelled: BTreeSet::new(),
             totals: Totals::default(),
             finished: Vec::new(),
@@ -208,12 +213,7 @@ impl World {
     }
 
     fn push(&mut self, at: Instant, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(at, ev);
     }
 
     fn input(&mut self, at: Instant, peer: usize, input: Input<VirtualPayload>) {
@@ -258,16 +258,16 @@ impl World {
     pub(crate) fn run(&mut self, mut progress: impl FnMut(f64)) {
         let end = Instant::ZERO + secs(self.sc.duration_secs);
         let mut last_report = Instant::ZERO;
-        while let Some(Reverse(next)) = self.queue.pop() {
-            if next.at > end {
+        while let Some((at, ev)) = self.queue.pop() {
+            if at > end {
                 break;
             }
-            self.now = next.at;
+            self.now = at;
             if self.now - last_report >= Duration::from_secs(5) {
                 last_report = self.now;
                 progress(self.now.as_secs_f64() / self.sc.duration_secs);
             }
-            self.dispatch(next.ev);
+            self.dispatch(ev);
         }
         self.now = end;
         for i in 0..self.peers.len() {
@@ -337,7 +337,7 @@ impl World {
                     p.up_busy = false;
                 }
                 let len = data.len();
-                if let Some(link) = self.links.get_mut(&(i, conn)) {
+                if let Some(link) = self.links.get_mut(i, conn) {
                     let before = link.pending_up;
                     link.pending_up = link.pending_up.saturating_sub(len);
                     let (remote, amount) = (link.remote, link.pending_up);
@@ -479,20 +479,16 @@ impl World {
         let session = self.peers.get(i).map_or(0, |p| p.session);
         self.retire(i);
         self.tracker.remove((i, session));
-        let ends: Vec<ConnId> = self
-            .links
-            .range((i, 0)..(i + 1, 0))
-            .map(|(k, _)| k.1)
-            .collect();
+        let ends: Vec<ConnId> = self.links.of(i).keys().copied().collect();
         for conn in ends {
             self.close_link(i, conn);
         }
     }
 
     fn close_link(&mut self, i: usize, conn: ConnId) {
-        if let Some(end) = self.links.remove(&(i, conn)) {
+        if let Some(end) = self.links.remove(i, conn) {
             let (j, their) = end.remote;
-            if self.links.remove(&(j, their)).is_some() {
+            if self.links.remove(j, their).is_some() {
                 let lat = self.latency(i, j);
                 self.input(self.now + lat, j, Input::ChannelClosed { conn: their });
             }
@@ -639,7 +635,7 @@ impl World {
                 // The answerer remembers which offer it answers, so the pair can link.
                 let remote = parse_sdp(&offer);
                 if let Some((j, their)) = remote {
-                    self.links.insert((i, conn), LinkEnd::new((j, their)));
+                    self.links.insert(i, conn, LinkEnd::new((j, their)));
                 }
                 let sdp = format!("sim {i} {conn}");
                 self.input(
@@ -655,10 +651,10 @@ impl World {
                 // Both ends must still exist, and the answerer's end must point at us.
                 let pairs = self
                     .links
-                    .get(&(j, their))
+                    .get(j, their)
                     .is_some_and(|e| e.remote == (i, conn));
                 if pairs && self.peers.get(j).is_some_and(|p| p.engine.is_some()) {
-                    self.links.insert((i, conn), LinkEnd::new((j, their)));
+                    self.links.insert(i, conn, LinkEnd::new((j, their)));
                     // ICE and DTLS: about two round trips.
                     let rtt = self.latency(i, j) * 4 + Duration::from_millis(10);
                     self.input(now + rtt, i, Input::ChannelOpen { conn });
@@ -669,7 +665,7 @@ impl World {
             }
             Output::Send { conn, data } => self.send(i, conn, data),
             Output::QueryBuffered { conn } => {
-                let amount = self.links.get(&(i, conn)).map_or(0, |l| l.pending_up);
+                let amount = self.links.get(i, conn).map_or(0, |l| l.pending_up);
                 self.input(now, i, Input::ChannelBuffered { conn, amount });
             }
             Output::Close { conn } => self.close_link(i, conn),
@@ -835,7 +831,7 @@ impl World {
     /// associations share a bottleneck: a command to one peer waits for at
     /// most one message, not for everything buffered for the others.
     fn send(&mut self, i: usize, conn: ConnId, data: VirtualPayload) {
-        let Some(link) = self.links.get_mut(&(i, conn)) else {
+        let Some(link) = self.links.get_mut(i, conn) else {
             return;
         };
         link.pending_up += data.len();
@@ -852,18 +848,18 @@ impl World {
             return;
         }
         let (cursor, session, up_bps) = (p.up_cursor, p.session, p.up_bps);
-        let next = self
-            .links
-            .range((i, cursor + 1)..(i + 1, 0))
-            .chain(self.links.range((i, 0)..=(i, cursor)))
+        let links = self.links.of(i);
+        let next = links
+            .range(cursor + 1..)
+            .chain(links.range(..=cursor))
             .find(|(_, l)| !l.queue.is_empty())
-            .map(|(k, _)| k.1);
+            .map(|(conn, _)| *conn);
         let Some(conn) = next else {
             return;
         };
         let Some(data) = self
             .links
-            .get_mut(&(i, conn))
+            .get_mut(i, conn)
             .and_then(|l| l.queue.pop_front())
         else {
             return;

@@ -225,19 +225,29 @@ impl<P: Payload> Loader<P> {
     }
 }
 
-/// Rendezvous score of a peer for a segment: every peer computes the same
-/// scores from the same ids, so the swarm agrees on who seeds what.
-fn rendezvous(peer: &PeerId, info_hash: &InfoHash, segment: i64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let segment = segment.to_le_bytes();
-    for &b in peer
-        .0
-        .iter()
-        .chain(info_hash.0.iter())
-        .chain(segment.iter())
-    {
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The part of a peer's rendezvous scores that does not depend on the
+/// segment: FNV-1a over its peer id and the swarm's info hash. Kept per
+/// connection, so a score costs eight bytes of hashing, not 48.
+pub(super) fn rendezvous_key(peer: &PeerId, info_hash: &InfoHash) -> u64 {
+    let mut h = FNV_OFFSET;
+    for &b in peer.0.iter().chain(info_hash.0.iter()) {
         h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Rendezvous score of a peer (by its [`rendezvous_key`]) for a segment:
+/// every peer computes the same scores from the same ids, so the swarm
+/// agrees on who seeds what.
+fn rendezvous_score(key: u64, segment: i64) -> u64 {
+    let mut h = key;
+    for b in segment.to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
     }
     // Finish with splitmix64 so nearby segment ids scatter.
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -763,12 +773,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     return Plan::Wait;
                 }
                 // Rendezvous: am I among the k connected peers with the highest scores?
-                let my_score = rendezvous(&sw.peer_id, &sw.info_hash, seg.id);
+                let my_score = rendezvous_score(sw.rendezvous_key, seg.id);
                 let seeders = (peers + 1).div_ceil(self.config.common.peers_per_seeder.max(1));
                 let above_me = sw
-                    .open_peers()
-                    .filter_map(|(id, _)| sw.conns.get(&id).and_then(|c| c.remote))
-                    .filter(|remote| rendezvous(remote, &sw.info_hash, seg.id) > my_score)
+                    .conns
+                    .values()
+                    .filter(|c| c.open().is_some() && c.remote.is_some())
+                    .filter(|c| rendezvous_score(c.rendezvous_key, seg.id) > my_score)
                     .count();
                 above_me < seeders
             }

@@ -1,15 +1,17 @@
 //! Swarms (one per stream being played or lingering), their tracker
 //! announcers and peer connections.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use p2pml_proto::command::{Announcement, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK};
+use p2pml_proto::command::{
+    Announcement, Extension, MAX_BLOCKS, MAX_ENTRIES_PER_BLOCK, PeerCommand,
+};
 use p2pml_proto::identity::{InfoHash, OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::TrackerMessage;
 
 use super::io::{Event, Output, Source, TrackerId};
-use super::loader::{ANNOUNCEMENT_WAIT, Attempt};
+use super::loader::{ANNOUNCEMENT_WAIT, Attempt, rendezvous_key};
 use super::{Engine, TYPES};
 use crate::bandwidth::BandwidthCalculator;
 use crate::payload::Payload;
@@ -73,31 +75,51 @@ pub(crate) struct Conn<P> {
     pub(crate) tracker: TrackerId,
     pub(crate) state: ConnState<P>,
     pub(crate) bandwidth: BandwidthCalculator,
+    /// The remote's rendezvous key in this swarm, once the remote is known
+    /// (see [`super::loader::rendezvous_key`]).
+    pub(crate) rendezvous_key: u64,
+    /// Its deadline as entered in [`Swarm::timeouts`].
+    timeout: Option<Instant>,
 }
 
 impl<P> Conn<P> {
-    fn new(
-        created: Instant,
-        remote: Option<PeerId>,
-        we_offered: bool,
-        tracker: TrackerId,
-        state: ConnState<P>,
-    ) -> Self {
+    fn new(created: Instant, we_offered: bool, tracker: TrackerId, state: ConnState<P>) -> Self {
         Self {
             created,
             opened: None,
-            remote,
+            remote: None,
             we_offered,
             tracker,
             state,
             bandwidth: BandwidthCalculator::default(),
+            rendezvous_key: 0,
+            timeout: None,
         }
+    }
+
+    fn set_remote(&mut self, remote: PeerId, info_hash: &InfoHash) {
+        self.remote = Some(remote);
+        self.rendezvous_key = rendezvous_key(&remote, info_hash);
     }
 
     pub(crate) fn open(&self) -> Option<&PeerConnection<P>> {
         match &self.state {
             ConnState::Open(p) => Some(p),
             _ => None,
+        }
+    }
+}
+
+impl<P: Payload> Conn<P> {
+    /// When the engine must look at this connection: its download's
+    /// no-bytes deadline once open, its setup deadline before.
+    fn due(&self) -> Option<Instant> {
+        match &self.state {
+            ConnState::Open(p) => p.poll_timeout(),
+            ConnState::Answering { .. } | ConnState::Connecting => {
+                Some(self.created + SETUP_TIMEOUT)
+            }
+            ConnState::Offering => None,
         }
     }
 }
@@ -109,8 +131,14 @@ pub(crate) struct Swarm<P> {
     pub(crate) key: StreamKey,
     pub(crate) info_hash: InfoHash,
     pub(crate) peer_id: PeerId,
+    /// Our rendezvous key in this swarm.
+    pub(crate) rendezvous_key: u64,
     announcers: Vec<(TrackerId, Announcer)>,
     pub(crate) conns: BTreeMap<ConnId, Conn<P>>,
+    /// Every connection's deadline, soonest first. The engine's deadline is
+    /// asked for after every input; walking each connection (and the
+    /// protocol state behind it) for it cost more than most inputs.
+    timeouts: BTreeSet<(Instant, ConnId)>,
     /// Set while the swarm is no longer played but still serves.
     linger_until: Option<Instant>,
     /// The relaying ids our peers were last told.
@@ -118,6 +146,51 @@ pub(crate) struct Swarm<P> {
 }
 
 impl<P: Payload> Swarm<P> {
+    fn insert_conn(&mut self, conn: ConnId, c: Conn<P>) {
+        if let Some(old) = self.conns.insert(conn, c) {
+            if let Some(at) = old.timeout {
+                self.timeouts.remove(&(at, conn));
+            }
+        }
+        self.refresh_timeout(conn);
+    }
+
+    fn remove_conn(&mut self, conn: ConnId) -> Option<Conn<P>> {
+        let c = self.conns.remove(&conn)?;
+        if let Some(at) = c.timeout {
+            self.timeouts.remove(&(at, conn));
+        }
+        Some(c)
+    }
+
+    /// Re-enters a connection's deadline after its state may have changed.
+    fn refresh_timeout(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let due = c.due();
+        if due != c.timeout {
+            if let Some(at) = c.timeout {
+                self.timeouts.remove(&(at, conn));
+            }
+            if let Some(at) = due {
+                self.timeouts.insert((at, conn));
+            }
+            c.timeout = due;
+        }
+    }
+
+    /// The soonest deadline of a connection.
+    fn conns_deadline(&self) -> Option<Instant> {
+        let soonest = self.timeouts.first().map(|(at, _)| *at);
+        debug_assert_eq!(
+            soonest,
+            self.conns.values().filter_map(Conn::due).min(),
+            "a connection changed without refresh_timeout"
+        );
+        soonest
+    }
+
     pub(crate) fn open_count(&self) -> usize {
         self.conns.values().filter(|c| c.open().is_some()).count()
     }
@@ -234,8 +307,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 key,
                 info_hash,
                 peer_id,
+                rendezvous_key: rendezvous_key(&peer_id, &info_hash),
                 announcers,
                 conns: BTreeMap::new(),
+                timeouts: BTreeSet::new(),
                 linger_until: None,
                 relaying_sent: Vec::new(),
             },
@@ -425,7 +500,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         self.add_conn(
                             stream,
                             conn,
-                            Conn::new(now, None, true, tracker, ConnState::Offering),
+                            Conn::new(now, true, tracker, ConnState::Offering),
                         );
                         self.out.push_back(Output::CreateOffer { conn });
                     }
@@ -437,11 +512,11 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 } => {
                     let conn = self.new_id();
                     let state = ConnState::Answering { offer_id };
-                    self.add_conn(
-                        stream,
-                        conn,
-                        Conn::new(now, Some(remote), false, tracker, state),
-                    );
+                    let mut c = Conn::new(now, false, tracker, state);
+                    if let Some(sw) = self.swarms.get(&stream) {
+                        c.set_remote(remote, &sw.info_hash);
+                    }
+                    self.add_conn(stream, conn, c);
                     self.out.push_back(Output::CreateAnswer { conn, offer });
                 }
                 AnnouncerOutput::AcceptAnswer {
@@ -453,14 +528,20 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         .swarms
                         .get(&stream)
                         .is_some_and(|sw| sw.has_remote(&remote));
+                    let info_hash = self.swarms.get(&stream).map(|sw| sw.info_hash);
                     let accepted = self.conn_mut(stream, conn).is_some_and(|c| {
                         if duplicate || !matches!(c.state, ConnState::Offering) {
                             return false;
                         }
-                        c.remote = Some(remote);
+                        if let Some(info_hash) = &info_hash {
+                            c.set_remote(remote, info_hash);
+                        }
                         c.state = ConnState::Connecting;
                         true
                     });
+                    if let Some(sw) = self.swarms.get_mut(&stream) {
+                        sw.refresh_timeout(conn);
+                    }
                     if accepted {
                         self.out.push_back(Output::AcceptAnswer { conn, answer });
                     } else {
@@ -491,7 +572,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     fn add_conn(&mut self, stream: StreamId, conn: ConnId, c: Conn<P>) {
         if let Some(sw) = self.swarms.get_mut(&stream) {
-            sw.conns.insert(conn, c);
+            sw.insert_conn(conn, c);
             self.conns.insert(conn, stream);
         }
     }
@@ -504,7 +585,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         let stream_type = sw.stream_type;
-        let Some(mut c) = sw.conns.remove(&conn) else {
+        let Some(mut c) = sw.remove_conn(conn) else {
             return;
         };
         self.out.push_back(Output::Close { conn });
@@ -557,6 +638,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if let (ConnState::Answering { offer_id }, Some(remote)) = (&c.state, c.remote) {
             let (offer_id, tracker) = (*offer_id, c.tracker);
             c.state = ConnState::Connecting;
+            sw.refresh_timeout(conn);
             if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == tracker) {
                 a.answer_created(remote, offer_id, sdp);
             }
@@ -608,6 +690,9 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if let Some(c) = self.conn_mut(stream, conn) {
             c.state = ConnState::Open(Box::new(PeerConnection::new(peer_config, first_request_id)));
             c.opened = Some(now);
+        }
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.refresh_timeout(conn);
         }
         if let Some(stream_type) = stream_type {
             self.emit(Event::PeerConnect {
@@ -669,6 +754,14 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Sends what a connection queued and handles its events.
     pub(crate) fn pump_conn(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
+        self.pump_conn_events(now, stream, conn);
+        // Every change to a connection's download goes through here.
+        if let Some(sw) = self.swarms.get_mut(&stream) {
+            sw.refresh_timeout(conn);
+        }
+    }
+
+    fn pump_conn_events(&mut self, now: Instant, stream: StreamId, conn: ConnId) {
         loop {
             let Some(c) = self
                 .swarms
@@ -926,8 +1019,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 continue;
             };
             let max = self.stream_config(t).max_message_size;
-            let Ok(parts) = p2pml_proto::command::PeerCommand::SegmentsAnnouncement(a).encode(max)
-            else {
+            let Ok(parts) = PeerCommand::SegmentsAnnouncement(a).encode(max) else {
                 continue;
             };
             let parts: Vec<P> = parts.into_iter().map(P::from_command).collect();
@@ -965,8 +1057,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 .filter(|(_, p)| p.is_ours())
                 .map(|(id, _)| id)
                 .collect();
+            let t = sw.stream_type;
+            // Encoded once, as announcements are: our peers get the same bytes.
+            let max = self.stream_config(t).max_message_size;
+            let relaying = Extension::Relaying { ids }.to_raw();
+            let Ok(parts) = PeerCommand::Extension(relaying).encode(max) else {
+                continue;
+            };
+            let parts: Vec<P> = parts.into_iter().map(P::from_command).collect();
             for conn in conns {
-                self.with_conn(now, conn, |p, _| p.announce_relaying(&ids));
+                self.with_conn(now, conn, |p, _| p.send_encoded(&parts));
             }
         }
     }
@@ -1044,15 +1144,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             for (_, a) in &sw.announcers {
                 earlier(a.poll_timeout());
             }
-            for c in sw.conns.values() {
-                earlier(match &c.state {
-                    ConnState::Open(p) => p.poll_timeout(),
-                    ConnState::Answering { .. } | ConnState::Connecting => {
-                        Some(c.created + SETUP_TIMEOUT)
-                    }
-                    _ => None,
-                });
-            }
+            earlier(sw.conns_deadline());
             earlier(sw.linger_until);
         }
         next

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -244,12 +245,22 @@ async fn offer(total: usize) {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
-    match args.get(1).map(String::as_str) {
-        Some("local") => local(mib << 20).await,
-        Some("offer") => offer(mib << 20).await,
+    let run = match args.get(1).map(String::as_str) {
+        Some("local") => local(mib << 20).boxed(),
+        Some("offer") => offer(mib << 20).boxed(),
         _ => {
             eprintln!("usage: rtc_bench local|offer [MiB]");
             std::process::exit(2);
         }
+    };
+    // A benchmark stops by itself: a channel that never opens, or a transfer
+    // that stalls, ends the run with an error instead of hanging it.
+    if tokio::time::timeout(RUN_LIMIT, run).await.is_err() {
+        eprintln!("rtc_bench: no result within {} s", RUN_LIMIT.as_secs());
+        std::process::exit(1);
     }
 }
+
+/// The longest a run may take: 256 MiB at the slowest path measured here
+/// (native→Chromium, 12 MB/s) takes 22 s.
+const RUN_LIMIT: Duration = Duration::from_secs(120);

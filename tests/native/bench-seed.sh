@@ -38,8 +38,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 "$bin" origin --listen 127.0.0.1:18380 --media "$dir/media" >/dev/null 2>&1 &
 pids+=($!)
-# Announces every 5 s, so the seeder's offers (10 per announce:
-# `p2pml seed --offers`) reach every viewer within the
+# Announces every 5 s, so the seeder's offers (10 per announce,
+# `p2pml seed --offers 10` below) reach every viewer within the
 # warm-up half; the viewers send no offers (see seed_load.rs).
 printf '[tracker]\nannounce_interval_secs = 5\n' >"$dir/tracker.toml"
 "$bin" tracker --listen 127.0.0.1:18300 --config "$dir/tracker.toml" >/dev/null 2>&1 &
@@ -61,7 +61,7 @@ sleep 3
 # --max-peers counts unanswered offers too (each holds a peer connection until its timeout,
 # `p2pml seed --offer-timeout`, 15 s), and the tracker hands some offers to viewers already
 # connected, which ignore them: room for twice the viewers, so that offers keep going out.
-"$bin" seed --pull-all --url "$url" --tracker "$tracker" --udp 127.0.0.1:0 --max-peers "$((viewers * 2))" \
+"$bin" seed --pull-all --url "$url" --tracker "$tracker" --udp 127.0.0.1:0 --max-peers "$((viewers * 2))" --offers 10 \
 	--max-uploads "$viewers" >"$dir/seed.out" 2>"$dir/seed.err" &
 seed=$!
 pids+=($seed)

@@ -24,12 +24,13 @@ pub(crate) struct SeedArgs {
     /// work with the swarm.
     #[arg(long)]
     pull_all: bool,
-    /// Offers sent with each announce while under `--max-peers` (a viewer
-    /// sends 5, as P2P Media Loader does; trackers relay at most 10). The
-    /// tracker hands them to random swarm members, some already connected,
-    /// so a seeder that must reach a whole swarm of answering viewers sends
-    /// the most a tracker relays.
-    #[arg(long, value_name = "N", default_value_t = p2pml_proto::tracker::MAX_OFFERS_PER_ANNOUNCE,
+    /// Offers sent with each announce while under `--max-peers` (5, as P2P
+    /// Media Loader sends; trackers relay at most 10). The tracker hands them
+    /// to random swarm members, some already connected, so a seeder that must
+    /// reach a large swarm of viewers that only answer sends 10, with
+    /// `--max-peers` well above its viewers: pending offers count against it,
+    /// and a seeder at its cap cannot answer a newcomer's offer.
+    #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u16).range(0..=10).map(usize::from))]
     offers: usize,
     /// Seconds an unanswered offer keeps its peer connection (P2P Media

@@ -139,11 +139,9 @@ async fn send_all(dc: &Arc<dyn DataChannel>, total: usize) {
     }
 }
 
-/// Both ends in this process: A offers and sends, B answers and counts.
-async fn local(total: usize) {
-    let started = Instant::now();
+/// A peer with a data channel and its complete (non-trickle) offer.
+async fn offering_peer() -> (Peer, Arc<dyn DataChannel>, String) {
     let mut a = peer().await;
-    let mut b = peer().await;
     let dc =
         a.pc.create_data_channel("bench", None)
             .await
@@ -153,6 +151,14 @@ async fn local(total: usize) {
         .await
         .expect("local offer");
     let offer = local_sdp(&mut a).await;
+    (a, dc, offer)
+}
+
+/// Both ends in this process: A offers and sends, B answers and counts.
+async fn local(total: usize) {
+    let started = Instant::now();
+    let (a, dc, offer) = offering_peer().await;
+    let mut b = peer().await;
     b.pc.set_remote_description(RTCSessionDescription::offer(offer).expect("offer sdp"))
         .await
         .expect("remote offer");
@@ -205,16 +211,7 @@ async fn read_line() -> String {
 /// The native end for a remote answerer speaking over stdio.
 async fn offer(total: usize) {
     let started = Instant::now();
-    let mut a = peer().await;
-    let dc =
-        a.pc.create_data_channel("bench", None)
-            .await
-            .expect("channel");
-    let offer = a.pc.create_offer(None).await.expect("offer");
-    a.pc.set_local_description(offer)
-        .await
-        .expect("local offer");
-    let offer = local_sdp(&mut a).await;
+    let (a, dc, offer) = offering_peer().await;
     println!("offer {}", utf8_percent_encode(&offer, NON_ALPHANUMERIC));
     let line = read_line().await;
     let answer = line.strip_prefix("answer ").expect("an answer line");

@@ -41,10 +41,14 @@ bitexact=(-fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata 
 
 for r in "${renditions[@]}"; do
 	read -r name w h kbps <<<"$r"
-	# Audio ends a little before the video so that no near-empty trailing audio segment appears
-	# (2 s is not a whole number of AAC frames).
+	# The audio is the whole number of AAC frames (1024 samples) that fits in the video's duration:
+	# 2812 frames, 59.989 s. One frame more and the audio ends on a 1-frame segment of its own;
+	# much less, and live DASH (one Period per loop pass) has an audio gap at every Period
+	# boundary that Chromium does not bridge, so players stall there. 10.7 ms is inside Chromium's
+	# tolerance for joining buffered ranges.
+	audio_secs=$(awk -v d="$duration" 'BEGIN { printf "%.6f", int(d * 48000 / 1024) * 1024 / 48000 }')
 	ff -f lavfi -i "testsrc2=size=${w}x${h}:rate=$fps:duration=$duration" \
-		-f lavfi -i "sine=frequency=440:beep_factor=4:sample_rate=48000:duration=$((duration - 1)).9" \
+		-f lavfi -i "sine=frequency=440:beep_factor=4:sample_rate=48000:duration=$audio_secs" \
 		-map 0:v -map 1:a "${x264_common[@]}" -aspect 16:9 \
 		-b:v "${kbps}k" -maxrate "$((kbps * 5 / 4))k" -bufsize "$((kbps * 2))k" \
 		"${aac_common[@]}" "${bitexact[@]}" "$tmp/$name.mp4"

@@ -28,8 +28,9 @@ pub(crate) struct SeedArgs {
     /// Media Loader sends; trackers relay at most 10). The tracker hands them
     /// to random swarm members, some already connected, so a seeder that must
     /// reach a large swarm of viewers that only answer sends 10, with
-    /// `--max-peers` well above its viewers: pending offers count against it,
-    /// and a seeder at its cap cannot answer a newcomer's offer.
+    /// `--max-peers` above its viewers: pending offers count against it (a
+    /// newcomer's offer still gets an answer at the cap, in place of the
+    /// oldest unanswered offer).
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u16).range(0..=10).map(usize::from))]
     offers: usize,
@@ -37,8 +38,9 @@ pub(crate) struct SeedArgs {
     /// Loader: 50). Answers come within the answering peer's ICE gathering
     /// (simple-peer gives up after 5 s) plus a tracker round trip; offers the
     /// tracker handed to peers already connected to us are never answered,
-    /// and while pending they count against `--max-peers`. 15 s keeps a
-    /// seeder offering until it has found every viewer.
+    /// and while pending they count against `--max-peers` and keep re-announces
+    /// from offering. 15 s keeps a seeder offering until it has found every
+    /// viewer.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     offer_timeout: u64,
     /// Log every engine step.

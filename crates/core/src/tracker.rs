@@ -7,7 +7,10 @@
 //! re-announces at the tracker's interval with fresh offers, `numwant` equal
 //! to the offers, a peer id per info hash. Better than P2P Media Loader:
 //! offers only up to a connection target (it makes 5 new peer connections on
-//! every announce), `stopped` when leaving, jitter-bounded reconnects.
+//! every announce), no offers on a re-announce into a swarm the tracker said
+//! holds only us, a way to withdraw the oldest unanswered offer so that a
+//! peer who offers to us can take its place, `stopped` when leaving,
+//! jitter-bounded reconnects.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -122,6 +125,8 @@ pub struct Announcer {
     gathering: Option<Gathering>,
     pending: BTreeMap<OfferId, PendingOffer>,
     tracker_id: Option<String>,
+    /// The last announce response counted no peer but us in the swarm.
+    alone: bool,
     out: VecDeque<AnnouncerOutput>,
 }
 
@@ -141,6 +146,7 @@ impl Announcer {
             gathering: None,
             pending: BTreeMap::new(),
             tracker_id: None,
+            alone: false,
             out: VecDeque::new(),
         }
     }
@@ -173,6 +179,8 @@ impl Announcer {
     /// tracker may still have relayed them).
     pub fn disconnected(&mut self) {
         self.connected = false;
+        // The tracker may have forgotten the swarm: its last count says nothing now.
+        self.alone = false;
         self.gathering = None;
         self.next_announce = None;
     }
@@ -193,6 +201,14 @@ impl Announcer {
     }
 
     fn begin_announce(&mut self, now: Instant, event: Option<AnnounceEvent>, wanted: usize) {
+        // Offers into a swarm that holds only us reach nobody: the tracker drops
+        // them, and each would hold a connection until it expires. Peers who join
+        // later offer to us. The first announce still offers (nothing is known yet).
+        let wanted = if self.alone && event.is_none() {
+            0
+        } else {
+            wanted
+        };
         let count = wanted
             .min(self.config.offers_per_announce)
             .min(MAX_OFFERS_PER_ANNOUNCE);
@@ -323,6 +339,12 @@ impl Announcer {
                 if r.tracker_id.is_some() {
                     self.tracker_id = r.tracker_id;
                 }
+                // bittorrent-tracker, aquatic_ws, wt-tracker and ours count the
+                // announcing peer itself. Without counts, nothing is known.
+                self.alone = match (r.complete, r.incomplete) {
+                    (None, None) => false,
+                    (c, i) => c.unwrap_or(0).saturating_add(i.unwrap_or(0)) <= 1,
+                };
                 if let Some(w) = r.warning {
                     self.out.push_back(AnnouncerOutput::Warning(w));
                 }
@@ -390,6 +412,32 @@ impl Announcer {
     /// Offers waiting for an answer.
     pub fn pending_offers(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether the last announce response counted nobody in the swarm but us
+    /// (re-announces then carry no offers).
+    pub fn swarm_alone(&self) -> bool {
+        self.alone
+    }
+
+    /// Our oldest offer still waiting for an answer: its expiry and id.
+    pub fn oldest_pending_offer(&self) -> Option<(Instant, OfferId)> {
+        self.pending.iter().map(|(id, p)| (p.expires, *id)).min()
+    }
+
+    /// Gives up an unanswered offer before it expires, so that its connection
+    /// slot can go to a peer who offered to us: an answer to it is then
+    /// ignored, and [`AnnouncerOutput::DropOffer`] tells the engine to destroy
+    /// its connection. Returns false if the offer is not pending.
+    pub fn withdraw_offer(&mut self, offer_id: OfferId) -> bool {
+        match self.pending.remove(&offer_id) {
+            Some(p) => {
+                self.out
+                    .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -515,6 +515,69 @@ fn offers_beyond_the_connection_cap_are_not_answered() {
     );
 }
 
+#[test]
+fn at_the_cap_a_peers_offer_takes_the_place_of_our_oldest_unanswered_offer() {
+    let mut config = Harness::config();
+    config.common.max_peers_per_swarm = 3;
+    let mut h = Harness::new(config);
+    h.input(Input::LoadSegment {
+        request: 1,
+        stream: 1,
+        segment: 0,
+    });
+    h.input(Input::TrackerOpened { tracker: 0 });
+    let offers = created_offers(&h.take());
+    assert_eq!(offers.len(), 3, "the first announce fills the cap");
+    // Gathered one after another: the first is the oldest.
+    for conn in &offers {
+        h.input(Input::OfferCreated {
+            conn: *conn,
+            sdp: format!("offer {conn}"),
+        });
+        h.advance(Duration::from_millis(100));
+    }
+    h.take();
+    let info_hash = swarm_info_hash();
+    let offer_from = |n: u8| Input::TrackerMessage {
+        tracker: 0,
+        text: TrackerMessage::Offer(RelayedOffer {
+            info_hash,
+            peer_id: PeerId(*b"-PM0203-remotepeer00").map_last(n),
+            offer: SessionDescription {
+                kind: SdpType::Offer,
+                sdp: "o".into(),
+            },
+            offer_id: OfferId([n; 20]),
+        })
+        .to_json(),
+    };
+    // Nobody answers our offers (the swarm was empty when we announced), but
+    // peers who join offer to us: each takes one unanswered offer's place,
+    // oldest first.
+    for (n, dropped) in (0u8..).zip(&offers) {
+        h.input(offer_from(n));
+        let out = h.take();
+        let answers = out
+            .iter()
+            .filter(|o| matches!(o, Output::CreateAnswer { .. }))
+            .count();
+        assert_eq!(answers, 1, "offer {n} is answered: {out:?}");
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Close { conn } if conn == dropped)),
+            "offer {n} closes our offer {dropped}: {out:?}"
+        );
+    }
+    // No unanswered offer is left to give up: the cap holds.
+    h.input(offer_from(9));
+    let out = h.take();
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::CreateAnswer { .. } | Output::Close { .. })),
+        "{out:?}"
+    );
+}
+
 trait MapLast {
     fn map_last(self, n: u8) -> PeerId;
 }

@@ -208,6 +208,125 @@ fn unanswered_offers_expire_and_slow_gathering_does_not_block_the_announce() {
     assert!(outputs(&mut a).contains(&AnnouncerOutput::DropOffer { conn: 11 }));
 }
 
+fn counts(ih: InfoHash, complete: Option<u64>, incomplete: Option<u64>) -> TrackerMessage {
+    TrackerMessage::AnnounceResponse(AnnounceResponse {
+        info_hash: Some(ih),
+        interval_secs: Some(30.0),
+        complete,
+        incomplete,
+        tracker_id: None,
+        warning: None,
+    })
+}
+
+/// Runs the next re-announce with `wanted` connections wanted; returns how
+/// many offers it asked for.
+fn reannounce_offers(a: &mut Announcer, wanted: usize) -> usize {
+    let mut out = Vec::new();
+    // Earlier offers may expire first.
+    while out
+        .iter()
+        .all(|o| matches!(o, AnnouncerOutput::DropOffer { .. }))
+    {
+        let due = a.poll_timeout().unwrap();
+        a.handle_timeout(due, wanted);
+        out = outputs(a);
+    }
+    out.retain(|o| !matches!(o, AnnouncerOutput::DropOffer { .. }));
+    match out.as_slice() {
+        [AnnouncerOutput::CreateOffers { count }] => {
+            // Let the gathering finish empty-handed, so the next one can start.
+            let deadline = a.poll_timeout().unwrap();
+            a.handle_timeout(deadline, wanted);
+            outputs(a);
+            *count
+        }
+        other => {
+            assert_eq!(announced(other).len(), 1, "{other:?}");
+            assert!(announced(other)[0].offers.is_empty());
+            0
+        }
+    }
+}
+
+#[test]
+fn no_offers_are_made_into_a_swarm_the_tracker_says_holds_only_us() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // The first announce offers: nothing is known about the swarm yet.
+    let (mut a, out) = started(3, &mut rng);
+    assert_eq!(announced(&out)[0].offers.len(), 3);
+    let ih = a.info_hash();
+    // The tracker counts us alone (trackers count the announcing peer).
+    a.handle_message(T0, counts(ih, Some(0), Some(1)), |_| true);
+    assert!(a.swarm_alone());
+    assert_eq!(reannounce_offers(&mut a, 5), 0, "nobody would receive them");
+    // Somebody else is there: offers again.
+    a.handle_message(T0, counts(ih, Some(1), Some(1)), |_| true);
+    assert!(!a.swarm_alone());
+    assert_eq!(reannounce_offers(&mut a, 5), 5);
+    // A tracker that sends no counts: nothing is known, offers as usual.
+    a.handle_message(T0, counts(ih, Some(0), Some(1)), |_| true);
+    a.handle_message(T0, counts(ih, None, None), |_| true);
+    assert_eq!(reannounce_offers(&mut a, 2), 2);
+    // After a reconnect the old count means nothing: the tracker may have
+    // restarted with other peers in the swarm.
+    a.handle_message(T0, counts(ih, Some(1), None), |_| true);
+    assert!(a.swarm_alone());
+    a.disconnected();
+    assert!(!a.swarm_alone());
+    a.connected(T0 + Duration::from_secs(200), 4);
+    assert_eq!(
+        outputs(&mut a),
+        [AnnouncerOutput::CreateOffers { count: 4 }]
+    );
+}
+
+#[test]
+fn a_withdrawn_offer_drops_its_connection_and_its_late_answer_is_ignored() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let (ih, me, them) = ids();
+    let mut a = Announcer::new(AnnouncerConfig::default(), ih, me);
+    a.connected(T0, 2);
+    outputs(&mut a);
+    a.offer_created(T0, 20, "first".into(), &mut rng);
+    a.offer_created(T0 + Duration::from_secs(1), 21, "second".into(), &mut rng);
+    let out = outputs(&mut a);
+    let offer_ids: Vec<OfferId> = announced(&out)[0]
+        .offers
+        .iter()
+        .map(|o| o.offer_id)
+        .collect();
+    // The oldest is the one that expires first.
+    let (expires, oldest) = a.oldest_pending_offer().unwrap();
+    assert_eq!(
+        (expires, oldest),
+        (T0 + Duration::from_secs(50), offer_ids[0])
+    );
+    assert!(a.withdraw_offer(oldest));
+    assert_eq!(outputs(&mut a), [AnnouncerOutput::DropOffer { conn: 20 }]);
+    assert!(!a.withdraw_offer(oldest), "already gone");
+    assert_eq!(a.pending_offers(), 1);
+    assert_eq!(
+        a.oldest_pending_offer().map(|(_, id)| id),
+        Some(offer_ids[1])
+    );
+    // Its answer, arriving late, reaches no connection.
+    a.handle_message(
+        T0,
+        TrackerMessage::Answer(RelayedAnswer {
+            info_hash: ih,
+            peer_id: them,
+            answer: SessionDescription {
+                kind: SdpType::Answer,
+                sdp: "late".into(),
+            },
+            offer_id: oldest,
+        }),
+        |_| true,
+    );
+    assert!(outputs(&mut a).is_empty());
+}
+
 #[test]
 fn stopping_says_stopped_and_drops_offers() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);

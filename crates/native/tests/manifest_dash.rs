@@ -40,7 +40,7 @@ fn the_test_media_number_template_lists_every_segment() {
     // Shaka: the video bandwidth plus the first audio's; video codecs only.
     assert_eq!(
         video.rendition.descriptor.preimage(),
-        "62427-avc1.4d4015-426-240----30-"
+        "62424-avc1.4d4015-426-240----30-"
     );
     assert_eq!(video.segments.len(), 30);
     assert_eq!(

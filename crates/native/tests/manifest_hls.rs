@@ -77,7 +77,7 @@ fn audio_renditions_are_secondary_with_the_groups_audio_codec() {
     assert!(r[..3].iter().all(|r| r.stream_type == StreamType::Main));
     assert_eq!(
         r[0].descriptor.preimage(),
-        "74840-avc1.4d4015-426-240----30-"
+        "75848-avc1.4d4015-426-240----30-"
     );
     assert_eq!(r[3].stream_type, StreamType::Secondary);
     assert_eq!(r[3].descriptor.preimage(), "0-mp4a.40.2---en-1-sine--");

@@ -470,8 +470,9 @@ fn a_silent_peer_times_out_and_the_segment_still_arrives() {
     );
 }
 
-#[test]
-fn offers_beyond_the_connection_cap_are_not_answered() {
+/// An engine with a 3-peer cap that has joined the swarm and made its first
+/// announce's offering connections (not yet gathered).
+fn joined_with_a_cap_of_three() -> (Harness, Vec<ConnId>) {
     let mut config = Harness::config();
     config.common.max_peers_per_swarm = 3;
     let mut h = Harness::new(config);
@@ -482,26 +483,36 @@ fn offers_beyond_the_connection_cap_are_not_answered() {
     });
     h.input(Input::TrackerOpened { tracker: 0 });
     let offers = created_offers(&h.take());
-    assert!(
-        offers.len() <= 3,
-        "offers only up to the cap: {}",
-        offers.len()
-    );
-    let info_hash = swarm_info_hash();
-    for n in 0..20u8 {
-        let offer = TrackerMessage::Offer(RelayedOffer {
-            info_hash,
+    (h, offers)
+}
+
+/// Remote peer `n`'s offer, relayed by tracker 0.
+fn offer_from(n: u8) -> Input<VirtualPayload> {
+    Input::TrackerMessage {
+        tracker: 0,
+        text: TrackerMessage::Offer(RelayedOffer {
+            info_hash: swarm_info_hash(),
             peer_id: PeerId(*b"-PM0203-remotepeer00").map_last(n),
             offer: SessionDescription {
                 kind: SdpType::Offer,
                 sdp: "o".into(),
             },
             offer_id: OfferId([n; 20]),
-        });
-        h.input(Input::TrackerMessage {
-            tracker: 0,
-            text: offer.to_json(),
-        });
+        })
+        .to_json(),
+    }
+}
+
+#[test]
+fn offers_beyond_the_connection_cap_are_not_answered() {
+    let (mut h, offers) = joined_with_a_cap_of_three();
+    assert!(
+        offers.len() <= 3,
+        "offers only up to the cap: {}",
+        offers.len()
+    );
+    for n in 0..20u8 {
+        h.input(offer_from(n));
     }
     let answers = h
         .take()
@@ -517,16 +528,7 @@ fn offers_beyond_the_connection_cap_are_not_answered() {
 
 #[test]
 fn at_the_cap_a_peers_offer_takes_the_place_of_our_oldest_unanswered_offer() {
-    let mut config = Harness::config();
-    config.common.max_peers_per_swarm = 3;
-    let mut h = Harness::new(config);
-    h.input(Input::LoadSegment {
-        request: 1,
-        stream: 1,
-        segment: 0,
-    });
-    h.input(Input::TrackerOpened { tracker: 0 });
-    let offers = created_offers(&h.take());
+    let (mut h, offers) = joined_with_a_cap_of_three();
     assert_eq!(offers.len(), 3, "the first announce fills the cap");
     // Gathered one after another: the first is the oldest.
     for conn in &offers {
@@ -537,20 +539,6 @@ fn at_the_cap_a_peers_offer_takes_the_place_of_our_oldest_unanswered_offer() {
         h.advance(Duration::from_millis(100));
     }
     h.take();
-    let info_hash = swarm_info_hash();
-    let offer_from = |n: u8| Input::TrackerMessage {
-        tracker: 0,
-        text: TrackerMessage::Offer(RelayedOffer {
-            info_hash,
-            peer_id: PeerId(*b"-PM0203-remotepeer00").map_last(n),
-            offer: SessionDescription {
-                kind: SdpType::Offer,
-                sdp: "o".into(),
-            },
-            offer_id: OfferId([n; 20]),
-        })
-        .to_json(),
-    };
     // Nobody answers our offers (the swarm was empty when we announced), but
     // peers who join offer to us: each takes one unanswered offer's place,
     // oldest first.

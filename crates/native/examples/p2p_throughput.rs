@@ -13,7 +13,10 @@
 //!
 //! `cargo run --release -p p2pml-native --example p2p_throughput [MiB]`
 //! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark, its floor;
-//! `HIGH_WATER_MAX_KIB` the most it grows to with the channel's drain rate).
+//! `HIGH_WATER_MAX_KIB` the most it grows to with the channel's drain rate;
+//! `TURN_URL=turn:127.0.0.1:3478?transport=udp` with `TURN_USER` and
+//! `TURN_CREDENTIAL` limits both engines to relay candidates through that
+//! TURN server).
 
 /// The allocator `p2pml` ships with (see crates/cli/src/main.rs), so that
 /// the peers measured here allocate as they do in the product.
@@ -23,7 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use p2pml_core::streams::SegmentInfo;
-use p2pml_native::{NativeConfig, NativeEngine};
+use p2pml_native::{IceServer, NativeConfig, NativeEngine};
 use p2pml_origin::{Mount, Origin, OriginConfig};
 
 #[path = "../tests/common/mod.rs"]
@@ -50,6 +53,14 @@ async fn engine(tracker: &str, segment: &SegmentInfo, bytes: u64, http: bool) ->
         .and_then(|v| v.parse::<usize>().ok())
     {
         config.engine.peer.send_high_water_max = kib << 10;
+    }
+    if let Ok(url) = std::env::var("TURN_URL") {
+        config.rtc.relay_only = true;
+        config.rtc.ice_servers = vec![IceServer {
+            urls: vec![url],
+            username: std::env::var("TURN_USER").unwrap_or_default(),
+            credential: std::env::var("TURN_CREDENTIAL").unwrap_or_default(),
+        }];
     }
     common::one_segment_engine(config, tracker, segment, http).await
 }

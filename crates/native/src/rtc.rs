@@ -266,12 +266,17 @@ async fn drive(
             credential: s.credential.clone(),
         })
         .collect();
-    let settings = SettingEngineBuilder::new()
+    let mut settings = SettingEngineBuilder::new()
         // mDNS needs multicast, which a loopback-only host lacks; browsers
         // send IP candidates to us anyway once they show local addresses.
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .with_sctp_max_receive_buffer_size(ctx.config.sctp_receive_window)
-        .build();
+        .with_sctp_max_receive_buffer_size(ctx.config.sctp_receive_window);
+    if ctx.config.relay_only {
+        // ICE waits 2 s before nominating a relayed pair, in case a direct one
+        // succeeds; with relay candidates only, none can.
+        settings = settings.with_relay_acceptance_min_wait(Some(Duration::ZERO));
+    }
+    let settings = settings.build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(
             RTCConfigurationBuilder::new()

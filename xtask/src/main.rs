@@ -378,7 +378,7 @@ fn test() -> anyhow::Result<()> {
     // The native peers' tests play streams with ffmpeg through `p2pml proxy`
     // (and fail in CI without it).
     apt_install_unless(FFMPEG, "ffmpeg")?;
-    // Data channels through a TURN relay: coturn on 127.0.0.1 (crates/native/tests/turn.rs).
+    // STUN and TURN: coturn on 127.0.0.1 (crates/native/tests/ice_servers.rs).
     apt_install_unless("/usr/bin/turnserver", "coturn")?;
 
     // Tests: unit, fixtures, properties, interop with the real JS peer, CLI.

@@ -7,9 +7,9 @@
 //! re-announces at the tracker's interval with fresh offers, `numwant` equal
 //! to the offers, a peer id per info hash. Better than P2P Media Loader:
 //! offers only up to a connection target (it makes 5 new peer connections on
-//! every announce), no offers on a re-announce into a swarm the tracker said
-//! holds only us, a way to withdraw the oldest unanswered offer so that a
-//! peer who offers to us can take its place, `stopped` when leaving,
+//! every announce), offers given up as soon as the tracker says the swarm
+//! holds only us (nobody received them, and they hold connection slots) and
+//! none on re-announces while that lasts, `stopped` when leaving,
 //! jitter-bounded reconnects.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -345,6 +345,25 @@ impl Announcer {
                     (None, None) => false,
                     (c, i) => c.unwrap_or(0).saturating_add(i.unwrap_or(0)) <= 1,
                 };
+                if self.alone {
+                    // Whoever received our sent offers has left the swarm (or
+                    // nobody did): no answer will come, and each holds a
+                    // connection slot a newcomer's offer may need. Offers
+                    // still being gathered have not been sent yet.
+                    let gathering = self.gathering.as_ref();
+                    let (unsent, dead): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                        std::mem::take(&mut self.pending)
+                            .into_iter()
+                            .partition(|(id, _)| {
+                                gathering
+                                    .is_some_and(|g| g.offers.iter().any(|o| o.offer_id == *id))
+                            });
+                    self.pending = unsent;
+                    for p in dead.into_values() {
+                        self.out
+                            .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
+                    }
+                }
                 if let Some(w) = r.warning {
                     self.out.push_back(AnnouncerOutput::Warning(w));
                 }
@@ -418,26 +437,6 @@ impl Announcer {
     /// (re-announces then carry no offers).
     pub fn swarm_alone(&self) -> bool {
         self.alone
-    }
-
-    /// Our oldest offer still waiting for an answer: its expiry and id.
-    pub fn oldest_pending_offer(&self) -> Option<(Instant, OfferId)> {
-        self.pending.iter().map(|(id, p)| (p.expires, *id)).min()
-    }
-
-    /// Gives up an unanswered offer before it expires, so that its connection
-    /// slot can go to a peer who offered to us: an answer to it is then
-    /// ignored, and [`AnnouncerOutput::DropOffer`] tells the engine to destroy
-    /// its connection. Returns false if the offer is not pending.
-    pub fn withdraw_offer(&mut self, offer_id: OfferId) -> bool {
-        match self.pending.remove(&offer_id) {
-            Some(p) => {
-                self.out
-                    .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
-                true
-            }
-            None => false,
-        }
     }
 }
 

@@ -15,7 +15,8 @@ use p2pml_proto::command::{
 };
 use p2pml_proto::identity::{OfferId, PeerId, StreamType};
 use p2pml_proto::tracker::{
-    ClientMessage, RelayedAnswer, RelayedOffer, SdpType, SessionDescription, TrackerMessage,
+    AnnounceResponse, ClientMessage, RelayedAnswer, RelayedOffer, SdpType, SessionDescription,
+    TrackerMessage,
 };
 
 const SEG: u64 = 500_000;
@@ -527,42 +528,53 @@ fn offers_beyond_the_connection_cap_are_not_answered() {
 }
 
 #[test]
-fn at_the_cap_a_peers_offer_takes_the_place_of_our_oldest_unanswered_offer() {
+fn offers_into_an_empty_swarm_give_their_slots_to_a_newcomer() {
     let (mut h, offers) = joined_with_a_cap_of_three();
     assert_eq!(offers.len(), 3, "the first announce fills the cap");
-    // Gathered one after another: the first is the oldest.
     for conn in &offers {
         h.input(Input::OfferCreated {
             conn: *conn,
             sdp: format!("offer {conn}"),
         });
-        h.advance(Duration::from_millis(100));
     }
     h.take();
-    // Nobody answers our offers (the swarm was empty when we announced), but
-    // peers who join offer to us: each takes one unanswered offer's place,
-    // oldest first.
-    for (n, dropped) in (0u8..).zip(&offers) {
-        h.input(offer_from(n));
-        let out = h.take();
-        let answers = out
-            .iter()
-            .filter(|o| matches!(o, Output::CreateAnswer { .. }))
-            .count();
-        assert_eq!(answers, 1, "offer {n} is answered: {out:?}");
-        assert!(
-            out.iter()
-                .any(|o| matches!(o, Output::Close { conn } if conn == dropped)),
-            "offer {n} closes our offer {dropped}: {out:?}"
-        );
-    }
-    // No unanswered offer is left to give up: the cap holds.
-    h.input(offer_from(9));
-    let out = h.take();
+    // At the cap, a peer's offer is refused.
+    h.input(offer_from(0));
     assert!(
-        !out.iter()
-            .any(|o| matches!(o, Output::CreateAnswer { .. } | Output::Close { .. })),
-        "{out:?}"
+        !h.take()
+            .iter()
+            .any(|o| matches!(o, Output::CreateAnswer { .. }))
+    );
+    // The tracker's response to our announce: the swarm holds only us, so
+    // our offers reached nobody, and their connections are closed.
+    h.input(Input::TrackerMessage {
+        tracker: 0,
+        text: TrackerMessage::AnnounceResponse(AnnounceResponse {
+            info_hash: Some(swarm_info_hash()),
+            interval_secs: Some(30.0),
+            complete: Some(0),
+            incomplete: Some(1),
+            tracker_id: None,
+            warning: None,
+        })
+        .to_json(),
+    });
+    let mut closed: Vec<ConnId> = h
+        .take()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Close { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    closed.sort_unstable();
+    assert_eq!(closed, offers);
+    // A newcomer's offer is answered now.
+    h.input(offer_from(1));
+    assert!(
+        h.take()
+            .iter()
+            .any(|o| matches!(o, Output::CreateAnswer { .. }))
     );
 }
 

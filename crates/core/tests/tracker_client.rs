@@ -281,36 +281,38 @@ fn no_offers_are_made_into_a_swarm_the_tracker_says_holds_only_us() {
     );
 }
 
+fn dropped(out: &[AnnouncerOutput]) -> Vec<u64> {
+    let mut conns: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            AnnouncerOutput::DropOffer { conn } => Some(*conn),
+            _ => None,
+        })
+        .collect();
+    conns.sort_unstable();
+    conns
+}
+
 #[test]
-fn a_withdrawn_offer_drops_its_connection_and_its_late_answer_is_ignored() {
+fn sent_offers_are_given_up_when_the_tracker_says_nobody_else_is_in_the_swarm() {
     let mut rng = ChaCha8Rng::seed_from_u64(8);
-    let (ih, me, them) = ids();
-    let mut a = Announcer::new(AnnouncerConfig::default(), ih, me);
-    a.connected(T0, 2);
-    outputs(&mut a);
-    a.offer_created(T0, 20, "first".into(), &mut rng);
-    a.offer_created(T0 + Duration::from_secs(1), 21, "second".into(), &mut rng);
-    let out = outputs(&mut a);
-    let offer_ids: Vec<OfferId> = announced(&out)[0]
+    let (ih, _, them) = ids();
+    let (mut a, out) = started(2, &mut rng);
+    let sent: Vec<OfferId> = announced(&out)[0]
         .offers
         .iter()
         .map(|o| o.offer_id)
         .collect();
-    // The oldest is the one that expires first.
-    let (expires, oldest) = a.oldest_pending_offer().unwrap();
-    assert_eq!(
-        (expires, oldest),
-        (T0 + Duration::from_secs(50), offer_ids[0])
-    );
-    assert!(a.withdraw_offer(oldest));
-    assert_eq!(outputs(&mut a), [AnnouncerOutput::DropOffer { conn: 20 }]);
-    assert!(!a.withdraw_offer(oldest), "already gone");
-    assert_eq!(a.pending_offers(), 1);
-    assert_eq!(
-        a.oldest_pending_offer().map(|(_, id)| id),
-        Some(offer_ids[1])
-    );
-    // Its answer, arriving late, reaches no connection.
+    // Somebody else is there: the offers stay pending.
+    a.handle_message(T0, counts(ih, Some(0), Some(2)), |_| true);
+    assert!(outputs(&mut a).is_empty());
+    assert_eq!(a.pending_offers(), 2);
+    // Only us: whoever received them has left, so no answer will come, and
+    // their connections go at once instead of after 50 s.
+    a.handle_message(T0, counts(ih, Some(1), Some(0)), |_| true);
+    assert_eq!(dropped(&outputs(&mut a)), [0, 1]);
+    assert_eq!(a.pending_offers(), 0);
+    // A late answer to one of them reaches no connection.
     a.handle_message(
         T0,
         TrackerMessage::Answer(RelayedAnswer {
@@ -320,11 +322,31 @@ fn a_withdrawn_offer_drops_its_connection_and_its_late_answer_is_ignored() {
                 kind: SdpType::Answer,
                 sdp: "late".into(),
             },
-            offer_id: oldest,
+            offer_id: sent[0],
         }),
         |_| true,
     );
     assert!(outputs(&mut a).is_empty());
+}
+
+#[test]
+fn offers_still_being_gathered_are_kept_when_the_tracker_says_we_are_alone() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (ih, me, _) = ids();
+    let mut a = Announcer::new(AnnouncerConfig::default(), ih, me);
+    a.connected(T0, 2);
+    assert_eq!(
+        outputs(&mut a),
+        [AnnouncerOutput::CreateOffers { count: 2 }]
+    );
+    a.offer_created(T0, 5, "first".into(), &mut rng);
+    // A response (to an earlier announce) arrives mid-gathering.
+    a.handle_message(T0, counts(ih, None, Some(1)), |_| true);
+    assert!(dropped(&outputs(&mut a)).is_empty(), "not sent yet");
+    a.offer_created(T0, 6, "second".into(), &mut rng);
+    let out = outputs(&mut a);
+    assert_eq!(announced(&out)[0].offers.len(), 2);
+    assert_eq!(a.pending_offers(), 2);
 }
 
 #[test]

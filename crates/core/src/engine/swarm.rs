@@ -468,28 +468,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         if let Some(sw) = self.swarms.get_mut(&stream) {
             let (lingering, count) = (sw.linger_until.is_some(), sw.conns.len());
             let known: Vec<PeerId> = sw.conns.values().filter_map(|c| c.remote).collect();
-            // At the cap, a peer's offer (a connection that will happen if we
-            // answer) takes the slot of our oldest offer nobody has answered.
-            let displaceable = sw
-                .announcers
-                .iter()
-                .filter_map(|(t, a)| a.oldest_pending_offer().map(|(at, id)| (at, id, *t)))
-                .min();
-            let mut answered = false;
             if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == tracker) {
                 a.handle_message(now, message, |remote| {
-                    answered = !lingering
-                        && (count < cap || displaceable.is_some())
-                        && !known.contains(remote);
-                    answered
+                    !lingering && count < cap && !known.contains(remote)
                 });
-            }
-            if answered && count >= cap {
-                if let Some((_, offer_id, owner)) = displaceable {
-                    if let Some((_, a)) = sw.announcers.iter_mut().find(|(t, _)| *t == owner) {
-                        a.withdraw_offer(offer_id);
-                    }
-                }
             }
         }
         self.pump_announcers(now, stream);

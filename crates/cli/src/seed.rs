@@ -28,9 +28,9 @@ pub(crate) struct SeedArgs {
     /// Media Loader sends; trackers relay at most 10). The tracker hands them
     /// to random swarm members, some already connected, so a seeder that must
     /// reach a large swarm of viewers that only answer sends 10, with
-    /// `--max-peers` above its viewers: pending offers count against it (a
-    /// newcomer's offer still gets an answer at the cap, in place of the
-    /// oldest unanswered offer).
+    /// `--max-peers` above its viewers: pending offers count against it
+    /// (except when the tracker says the swarm holds only the seeder: they
+    /// reached nobody and are given up at once).
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u16).range(0..=10).map(usize::from))]
     offers: usize,

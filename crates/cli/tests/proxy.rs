@@ -90,11 +90,16 @@ fn a_seeder_serves_a_live_stream_to_a_proxy() {
                 "--udp",
                 "127.0.0.1:0",
             ])
+            // 10 offers into a swarm still empty, with 8 slots: they fill every
+            // slot until the tracker's count shows nobody got them, and only
+            // then can the seeder answer the proxy's offers.
             .args([
                 "--tracker",
                 &tracker,
                 "--max-peers",
                 "8",
+                "--offers",
+                "10",
                 "--upload-kbps",
                 "2000",
             ])

@@ -31,6 +31,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::BufRead;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -51,6 +52,13 @@ const MESSAGE: usize = 64 << 10;
 const HIGH_WATER: usize = 1 << 20;
 const LOW_WATER: u32 = 512 << 10;
 const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Where a run stands, for the message of a run that stops on its limit.
+static STEP: AtomicUsize = AtomicUsize::new(0);
+const STEPS: [&str; 4] = ["setting up", "waiting for the channel to open", "sending", "done"];
+/// Bytes handed to the channel, and bytes the local receiver got.
+static SENT: AtomicUsize = AtomicUsize::new(0);
+static GOT: AtomicUsize = AtomicUsize::new(0);
 
 struct Events {
     gathered: mpsc::Sender<()>,
@@ -109,6 +117,7 @@ async fn local_sdp(p: &mut Peer) -> String {
 }
 
 async fn wait_open(dc: &Arc<dyn DataChannel>) {
+    STEP.store(1, Ordering::Relaxed);
     loop {
         match dc.poll().await {
             Some(DataChannelEvent::OnOpen) => return,
@@ -126,16 +135,23 @@ async fn send_all(dc: &Arc<dyn DataChannel>, total: usize) {
         .expect("threshold");
     let message = vec![0xA5u8; MESSAGE];
     let mut sent = 0;
+    STEP.store(2, Ordering::Relaxed);
     while sent < total {
         if dc.outstanding_bytes().await.expect("buffered") >= HIGH_WATER {
-            match dc.poll().await {
-                Some(DataChannelEvent::OnClose) | None => panic!("channel closed while sending"),
+            // webrtc 0.21.1 sometimes never raises the low-water event (a run
+            // stopped with every byte received and the sender waiting), so look
+            // again after a while, as our peers do (crates/native/src/rtc.rs).
+            match tokio::time::timeout(Duration::from_millis(5), dc.poll()).await {
+                Ok(Some(DataChannelEvent::OnClose) | None) => {
+                    panic!("channel closed while sending")
+                }
                 _ => continue,
             }
         }
         let n = MESSAGE.min(total - sent);
         dc.send(BytesMut::from(&message[..n])).await.expect("send");
         sent += n;
+        SENT.store(sent, Ordering::Relaxed);
     }
 }
 
@@ -177,7 +193,10 @@ async fn local(total: usize) {
         let mut got = 0;
         while got < total {
             match incoming.poll().await {
-                Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    got += m.data.len();
+                    GOT.store(got, Ordering::Relaxed);
+                }
                 Some(DataChannelEvent::OnClose) | None => break,
                 Some(_) => {}
             }
@@ -253,7 +272,13 @@ async fn main() {
     // A benchmark stops by itself: a channel that never opens, or a transfer
     // that stalls, ends the run with an error instead of hanging it.
     if tokio::time::timeout(RUN_LIMIT, run).await.is_err() {
-        eprintln!("rtc_bench: no result within {} s", RUN_LIMIT.as_secs());
+        eprintln!(
+            "rtc_bench: no result within {} s: {}, {} bytes sent, {} received locally",
+            RUN_LIMIT.as_secs(),
+            STEPS[STEP.load(Ordering::Relaxed).min(3)],
+            SENT.load(Ordering::Relaxed),
+            GOT.load(Ordering::Relaxed)
+        );
         std::process::exit(1);
     }
 }

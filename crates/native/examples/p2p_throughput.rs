@@ -7,16 +7,21 @@
     missing_docs
 )]
 //! Native→native throughput through the whole peer protocol: engine A
-//! loads one large segment over HTTP from our origin, engine B (HTTP
-//! forbidden) then loads it from A over a WebRTC data channel, both in this
-//! process on 127.0.0.1, through our tracker.
+//! loads the data over HTTP from our origin, engine B (HTTP forbidden) then
+//! loads it from A over a WebRTC data channel, both in this process on
+//! 127.0.0.1, through our tracker.
 //!
-//! `cargo run --release -p p2pml-native --example p2p_throughput [MiB]`
-//! (`HIGH_WATER_KIB=4096` sets the engine's send high-water mark, its floor;
-//! `HIGH_WATER_MAX_KIB` the most it grows to with the channel's drain rate;
-//! `TURN_URL=turn:127.0.0.1:3478?transport=udp` with `TURN_USER` and
-//! `TURN_CREDENTIAL` limits both engines to relay candidates through that
-//! TURN server).
+//! `cargo run --release -p p2pml-native --example p2p_throughput [MiB [SEGMENT_MiB]]`
+//!
+//! Without `SEGMENT_MiB`, the data is one segment of `MiB` (B assembles it
+//! once, at the end). With it, the data is a VOD stream of `MiB / SEGMENT_MiB`
+//! segments that B loads one after the other, as a player does, keeping at
+//! most 32 MiB (its storage limit: a peer that has watched for a while
+//! recycles its memory) and reporting its playhead at each. Env: `HIGH_WATER_KIB` sets the engine's send
+//! high-water mark, its floor; `HIGH_WATER_MAX_KIB` the most it grows to with
+//! the channel's drain rate; `TURN_URL=turn:127.0.0.1:3478?transport=udp`
+//! with `TURN_USER` and `TURN_CREDENTIAL` limits both engines to relay
+//! candidates through that TURN server.
 
 /// The allocator `p2pml` ships with (see crates/cli/src/main.rs), so that
 /// the peers measured here allocate as they do in the product.
@@ -25,6 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::{Duration, Instant};
 
+use p2pml_core::engine::Input;
 use p2pml_core::streams::SegmentInfo;
 use p2pml_native::{IceServer, NativeConfig, NativeEngine};
 use p2pml_origin::{Mount, Origin, OriginConfig};
@@ -32,16 +38,29 @@ use p2pml_origin::{Mount, Origin, OriginConfig};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-async fn engine(tracker: &str, segment: &SegmentInfo, bytes: u64, http: bool) -> NativeEngine {
+async fn engine(
+    tracker: &str,
+    segments: &[SegmentInfo],
+    segment_bytes: u64,
+    http: bool,
+) -> NativeEngine {
     let mut config = NativeConfig::default();
-    // One segment of `bytes`: above the defaults' caps (a 128 MiB segment,
-    // storage and prefetch budgets sized for video) when the run asks for
-    // more, so raise them to fit it.
-    config.engine.peer.max_segment_bytes = config.engine.peer.max_segment_bytes.max(bytes);
-    config.engine.common.storage_limit_bytes =
-        config.engine.common.storage_limit_bytes.max(2 * bytes);
-    config.engine.common.max_prefetch_bytes =
-        config.engine.common.max_prefetch_bytes.max(2 * bytes);
+    // Segments of `segment_bytes`: above the defaults' caps (a 128 MiB
+    // segment, storage and prefetch budgets sized for video) when the run
+    // asks for more, so raise them to fit.
+    config.engine.peer.max_segment_bytes = config.engine.peer.max_segment_bytes.max(segment_bytes);
+    // A, the source, holds everything; B, in the segmented mode, recycles.
+    let all = segment_bytes * segments.len() as u64;
+    config.engine.common.storage_limit_bytes = if segments.len() > 1 && !http {
+        STORAGE_LIMIT.max(2 * segment_bytes)
+    } else {
+        config.engine.common.storage_limit_bytes.max(2 * all)
+    };
+    config.engine.common.max_prefetch_bytes = config
+        .engine
+        .common
+        .max_prefetch_bytes
+        .max(2 * segment_bytes);
     if let Some(kib) = std::env::var("HIGH_WATER_KIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -62,8 +81,11 @@ async fn engine(tracker: &str, segment: &SegmentInfo, bytes: u64, http: bool) ->
             credential: std::env::var("TURN_CREDENTIAL").unwrap_or_default(),
         }];
     }
-    common::one_segment_engine(config, tracker, segment, http).await
+    common::segments_engine(config, tracker, segments, http).await
 }
+
+/// B's storage in the segmented mode.
+const STORAGE_LIMIT: u64 = 32 << 20;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -72,40 +94,71 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let mib: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(64);
+    let arg = |n: usize| {
+        std::env::args()
+            .nth(n)
+            .and_then(|a| a.parse::<usize>().ok())
+    };
+    let mib = arg(1).unwrap_or(64);
+    let segment_mib = arg(2).unwrap_or(mib).clamp(1, mib);
+    let count = mib / segment_mib;
     let dir = std::env::temp_dir().join(format!("p2pml-throughput-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let data: Vec<u8> = (0..mib << 20).map(|i| (i * 7 + i / 4093) as u8).collect();
-    std::fs::write(dir.join("big.bin"), &data).unwrap();
+    let segment_bytes = segment_mib << 20;
+    let files: Vec<Vec<u8>> = (0..count)
+        .map(|k| {
+            (0..segment_bytes)
+                .map(|i| (i * 7 + i / 4093 + k * 13) as u8)
+                .collect()
+        })
+        .collect();
+    for (k, data) in files.iter().enumerate() {
+        std::fs::write(dir.join(format!("seg-{k}.bin")), data).unwrap();
+    }
     let mut config = OriginConfig::new(&dir);
     config.mounts.push(Mount::new("/big", &dir).unwrap());
     let origin = Origin::bind("127.0.0.1:0", config).await.unwrap();
-    let url = format!("http://{}/big/big.bin", origin.local_addr());
+    let base = format!("http://{}/big", origin.local_addr());
     tokio::spawn(origin.run(std::future::pending()));
     let tracker_url = common::loopback_tracker().await;
 
-    let segment = SegmentInfo {
-        id: 0,
-        url,
-        byte_range: None,
-        start: 0.0,
-        end: 600.0,
-    };
-    let a = engine(&tracker_url, &segment, data.len() as u64, true).await;
-    let got = a.load_segment(1, 0).await.unwrap();
-    assert_eq!(got.len(), data.len());
-    let b = engine(&tracker_url, &segment, data.len() as u64, false).await;
-    // B joins the swarm when asked for the segment; time the transfer from
-    // its first byte (connecting is measured apart).
+    let segments: Vec<SegmentInfo> = (0..count)
+        .map(|k| SegmentInfo {
+            id: k as i64,
+            url: format!("{base}/seg-{k}.bin"),
+            byte_range: None,
+            start: k as f64 * 2.0,
+            end: (k + 1) as f64 * 2.0,
+        })
+        .collect();
+    let a = engine(&tracker_url, &segments, segment_bytes as u64, true).await;
+    for (k, data) in files.iter().enumerate() {
+        let got = a.load_segment(1, k as i64).await.unwrap();
+        assert_eq!(got.len(), data.len());
+    }
+    let b = engine(&tracker_url, &segments, segment_bytes as u64, false).await;
+    // B joins the swarm when asked for the first segment; time the transfer
+    // from its first byte (connecting is measured apart).
     let joined = Instant::now();
     // For profilers attaching to the transfer only (perf record -p).
     eprintln!("p2p_throughput: B joins the swarm");
     let load = tokio::spawn({
         let b = b.clone();
-        async move { b.load_segment(1, 0).await }
+        async move {
+            let mut equal = true;
+            for (k, data) in files.iter().enumerate() {
+                // As a player: the playhead at the segment asked for, so the
+                // ones played can be evicted (without a playhead nothing is).
+                b.input(Input::Playback {
+                    position: k as f64 * 2.0,
+                    rate: 1.0,
+                })
+                .await;
+                let got = b.load_segment(1, k as i64).await?;
+                equal &= got == data[..];
+            }
+            Ok::<bool, p2pml_native::LoadError>(equal)
+        }
     });
     while b.stats().peers == 0 {
         assert!(
@@ -127,13 +180,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let (cpu, t) = (common::cpu_seconds(), Instant::now());
-    let bytes = load.await.unwrap().unwrap();
+    let equal = load.await.unwrap().unwrap();
     let (wall, cpu) = (t.elapsed().as_secs_f64(), common::cpu_seconds() - cpu);
-    assert!(bytes == got, "the bytes differ");
-    let mb = bytes.len() as f64 / 1e6;
+    assert!(equal, "the bytes differ");
+    let mb = (count * segment_bytes) as f64 / 1e6;
     println!(
-        "peer connected after {:.0} ms; {mb:.0} MB A→B in {wall:.2} s = {:.0} MB/s ({:.2} Gbit/s); \
-         CPU (both engines) {cpu:.2} s = {:.1} ms/MB; B counted {} P2P bytes",
+        "peer connected after {:.0} ms; {mb:.0} MB A→B in {count} segment(s) of {segment_mib} MiB \
+         in {wall:.2} s = {:.0} MB/s ({:.2} Gbit/s); CPU (both engines) {cpu:.2} s = {:.1} ms/MB; \
+         B counted {} P2P bytes",
         connected.as_secs_f64() * 1e3,
         mb / wall,
         mb * 8.0 / 1e3 / wall,

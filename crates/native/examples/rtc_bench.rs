@@ -55,7 +55,12 @@ const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Where a run stands, for the message of a run that stops on its limit.
 static STEP: AtomicUsize = AtomicUsize::new(0);
-const STEPS: [&str; 4] = ["setting up", "waiting for the channel to open", "sending", "done"];
+const STEPS: [&str; 4] = [
+    "setting up",
+    "waiting for the channel to open",
+    "sending",
+    "done",
+];
 /// Bytes handed to the channel, and bytes the local receiver got.
 static SENT: AtomicUsize = AtomicUsize::new(0);
 static GOT: AtomicUsize = AtomicUsize::new(0);

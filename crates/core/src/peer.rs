@@ -21,6 +21,7 @@ use p2pml_proto::command::{
 };
 
 use crate::payload::Payload;
+use crate::streams::ListedLog;
 use crate::time::Instant;
 
 /// Below this many buffered bytes an upload counts as drained (the hosts'
@@ -232,6 +233,9 @@ pub struct PeerConnection<P> {
     ours: bool,
     /// Segments the peer (one of ours) relays while receiving them.
     remote_relaying: IdSet,
+    /// When the peer's live playlist listed its newest segments, as its
+    /// `Listed` messages arrived.
+    remote_listed: ListedLog,
     /// When the peer last answered a request of ours with SegmentAbsent.
     refused_at: Option<Instant>,
     download: Option<Download>,
@@ -271,6 +275,7 @@ impl<P: Payload> PeerConnection<P> {
             announced: false,
             ours: false,
             remote_relaying: IdSet::default(),
+            remote_listed: ListedLog::default(),
             refused_at: None,
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
@@ -341,6 +346,20 @@ impl<P: Payload> PeerConnection<P> {
             let relaying = Extension::Relaying { ids: ids.to_vec() };
             self.send_command(&PeerCommand::Extension(relaying.to_raw()));
         }
+    }
+
+    /// Tells one of our peers the newest segment our live playlist lists;
+    /// nothing for others.
+    pub fn announce_listed(&mut self, id: i64) {
+        if self.ours {
+            self.send_command(&PeerCommand::Extension(Extension::Listed { id }.to_raw()));
+        }
+    }
+
+    /// When the peer (one of ours) told us its live playlist listed its
+    /// newest segments, as the messages arrived; `None` for other peers.
+    pub fn listed(&self) -> Option<&ListedLog> {
+        self.ours.then_some(&self.remote_listed)
     }
 
     /// The segment of a relayed upload that still waits for bytes.
@@ -742,6 +761,7 @@ impl<P: Payload> PeerConnection<P> {
                         self.events.push_back(PeerEvent::Announced);
                     }
                 }
+                Some(Extension::Listed { id }) => self.remote_listed.push(id, now),
                 // Other extensions, or a newer peer's: ignored, as JS does.
                 _ => {}
             },

@@ -949,6 +949,28 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .unwrap_or_default()
     }
 
+    /// Tells our peers in the swarm of `stream` that our live playlist now
+    /// lists `id` (the `Listed` extension; JS peers are not sent it).
+    /// Only coordinated seeding reads it.
+    pub(crate) fn announce_listed(&mut self, now: Instant, stream: StreamId, id: i64) {
+        if self.config.common.seeding != crate::config::Seeding::Coordinated {
+            return;
+        }
+        let ours: Vec<ConnId> = self
+            .swarms
+            .get(&stream)
+            .map(|sw| {
+                sw.open_peers()
+                    .filter(|(_, p)| p.is_ours())
+                    .map(|(c, _)| c)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for conn in ours {
+            self.with_conn(now, conn, |p, _| p.announce_listed(id));
+        }
+    }
+
     /// Passes bytes of segment `id` on to the relayed uploads waiting for them.
     pub(crate) fn relay_chunk(&mut self, now: Instant, stream: StreamId, id: i64, data: &P) {
         let Some(sw) = self.swarms.get(&stream) else {

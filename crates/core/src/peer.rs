@@ -398,6 +398,26 @@ impl<P: Payload> PeerConnection<P> {
         self.upload.is_some() || self.buffered >= UPLOAD_DRAINED
     }
 
+    /// The segment of the upload in progress, if any.
+    pub fn uploading(&self) -> Option<i64> {
+        self.upload.as_ref().map(|u| u.segment_id)
+    }
+
+    /// Gives up the upload in progress to one of our peers: it gets
+    /// `SegmentAbsent` after the bytes already queued, which stay valid for
+    /// a resume elsewhere. Nothing for other peers (a JS peer drops what
+    /// it received).
+    pub fn preempt_upload(&mut self) -> bool {
+        if !self.ours {
+            return false;
+        }
+        let Some(u) = self.upload.take() else {
+            return false;
+        };
+        self.send_absent(u.segment_id, u.request_id);
+        true
+    }
+
     /// Sends our announcement (replaces what the peer knows of us).
     pub fn announce(&mut self, announcement: Announcement) {
         self.send_command(&PeerCommand::SegmentsAnnouncement(announcement));

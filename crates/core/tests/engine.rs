@@ -1069,3 +1069,115 @@ fn a_live_segment_another_playlist_listed_first_is_left_to_it() {
         serve_all(&mut h);
     }
 }
+
+/// Has the remote on `conn` say it is one of ours.
+fn hello_from(h: &mut Harness, conn: ConnId) {
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::Extension(
+            Extension::Hello {
+                version: RELAY_VERSION,
+            }
+            .to_raw(),
+        )),
+    });
+}
+
+#[test]
+fn a_segment_only_we_hold_takes_the_upload_slot_of_one_others_hold() {
+    let mut config = Harness::config();
+    config.common.max_concurrent_uploads = 1;
+    config.main.simultaneous_http_downloads = 4;
+    let mut h = Harness::new(config);
+    let first = h.connect_peer(PeerId::from_binary_string("-RS0001-ourPeer00001").unwrap());
+    hello_from(&mut h, first);
+    h.serve_http(0);
+    h.serve_http(1);
+    let second = {
+        let offer = TrackerMessage::Offer(RelayedOffer {
+            info_hash: swarm_info_hash(),
+            peer_id: PeerId::from_binary_string("-RS0001-ourPeer00002").unwrap(),
+            offer: SessionDescription {
+                kind: SdpType::Offer,
+                sdp: "o".into(),
+            },
+            offer_id: OfferId([3; 20]),
+        });
+        h.input(Input::TrackerMessage {
+            tracker: 0,
+            text: offer.to_json(),
+        });
+        let c = h
+            .take()
+            .iter()
+            .find_map(|o| match o {
+                Output::CreateAnswer { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .unwrap();
+        h.input(Input::AnswerCreated {
+            conn: c,
+            sdp: "a".into(),
+        });
+        h.input(Input::ChannelOpen { conn: c });
+        c
+    };
+    hello_from(&mut h, second);
+    // The second peer holds segment 0; segment 1 only we hold.
+    h.input(Input::ChannelMessage {
+        conn: second,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: vec![0],
+            http_loading: vec![],
+        })),
+    });
+    h.take();
+    let ask = |segment_id, request_id| {
+        frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id,
+            request_id,
+            byte_from: 0,
+        }))
+    };
+    // The first peer's upload of segment 0 takes the one slot.
+    h.input(Input::ChannelMessage {
+        conn: first,
+        data: ask(0, 1),
+    });
+    assert!(
+        h.sent_on(first)
+            .iter()
+            .any(|c| matches!(c, PeerCommand::SegmentData(_)))
+    );
+    // The second asks for segment 1: the first peer can get 0 elsewhere.
+    h.input(Input::ChannelMessage {
+        conn: second,
+        data: ask(1, 2),
+    });
+    let out = h.take();
+    let on = |conn: ConnId| -> Vec<PeerCommand> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { conn: c, data } if *c == conn => command(data),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        on(second).contains(&PeerCommand::SegmentData(SegmentData {
+            segment_id: 1,
+            request_id: 2,
+            byte_length: SEG
+        })),
+        "{:?}",
+        on(second)
+    );
+    assert!(
+        on(first).contains(&PeerCommand::SegmentAbsent(SegmentRef {
+            segment_id: 0,
+            request_id: 1
+        })),
+        "{:?}",
+        on(first)
+    );
+}

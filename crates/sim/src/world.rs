@@ -70,30 +70,75 @@ struct LinkEnd {
 /// Every viewer's connection ends, by viewer then connection id: a viewer's
 /// own few dozen sit together, where a map of all of them would walk a
 /// deep tree for each message.
-struct Links(Vec<BTreeMap<ConnId, LinkEnd>>);
+struct Links {
+    ends: Vec<BTreeMap<ConnId, LinkEnd>>,
+    /// Messages waiting in each viewer's queues: an idle uplink with
+    /// nothing queued need not walk its connections.
+    queued: Vec<usize>,
+}
 
 impl Links {
-    fn of(&self, i: usize) -> &BTreeMap<ConnId, LinkEnd> {
-        static NONE: BTreeMap<ConnId, LinkEnd> = BTreeMap::new();
-        self.0.get(i).unwrap_or(&NONE)
-    }
-
-    fn get(&self, i: usize, conn: ConnId) -> Option<&LinkEnd> {
-        self.0.get(i)?.get(&conn)
-    }
-
-    fn get_mut(&mut self, i: usize, conn: ConnId) -> Option<&mut LinkEnd> {
-        self.0.get_mut(i)?.get_mut(&conn)
-    }
-
-    fn insert(&mut self, i: usize, conn: ConnId, end: LinkEnd) {
-        if let Some(ends) = self.0.get_mut(i) {
-            ends.insert(conn, end);
+    fn new(n: usize) -> Self {
+        Self {
+            ends: (0..n).map(|_| BTreeMap::new()).collect(),
+            queued: vec![0; n],
         }
     }
 
+    fn queued(&self, i: usize) -> usize {
+        self.queued.get(i).copied().unwrap_or(0)
+    }
+
+    /// Queues a message on a connection; `false` if it does not exist.
+    fn enqueue(&mut self, i: usize, conn: ConnId, data: VirtualPayload) -> bool {
+        let Some(link) = self.get_mut(i, conn) else {
+            return false;
+        };
+        link.pending_up += data.len();
+        link.queue.push_back(data);
+        if let Some(q) = self.queued.get_mut(i) {
+            *q += 1;
+        }
+        true
+    }
+
+    fn dequeue(&mut self, i: usize, conn: ConnId) -> Option<VirtualPayload> {
+        let data = self.get_mut(i, conn)?.queue.pop_front()?;
+        if let Some(q) = self.queued.get_mut(i) {
+            *q -= 1;
+        }
+        Some(data)
+    }
+
+    /// Uncounts the messages of a removed end.
+    fn forget(&mut self, i: usize, end: Option<LinkEnd>) -> Option<LinkEnd> {
+        if let (Some(e), Some(q)) = (&end, self.queued.get_mut(i)) {
+            *q -= e.queue.len();
+        }
+        end
+    }
+
+    fn of(&self, i: usize) -> &BTreeMap<ConnId, LinkEnd> {
+        static NONE: BTreeMap<ConnId, LinkEnd> = BTreeMap::new();
+        self.ends.get(i).unwrap_or(&NONE)
+    }
+
+    fn get(&self, i: usize, conn: ConnId) -> Option<&LinkEnd> {
+        self.ends.get(i)?.get(&conn)
+    }
+
+    fn get_mut(&mut self, i: usize, conn: ConnId) -> Option<&mut LinkEnd> {
+        self.ends.get_mut(i)?.get_mut(&conn)
+    }
+
+    fn insert(&mut self, i: usize, conn: ConnId, end: LinkEnd) {
+        let old = self.ends.get_mut(i).and_then(|ends| ends.insert(conn, end));
+        self.forget(i, old);
+    }
+
     fn remove(&mut self, i: usize, conn: ConnId) -> Option<LinkEnd> {
-        self.0.get_mut(i)?.remove(&conn)
+        let end = self.ends.get_mut(i)?.remove(&conn);
+        self.forget(i, end)
     }
 }
 
@@ -155,7 +200,7 @@ impl World {
             now: Instant::ZERO,
             queue: EventQueue::new(),
             peers: Vec::with_capacity(n),
-            links: Links((0..n).map(|_| BTreeMap::new()).collect()),
+            links: Links::new(n),
             cancelled: BTreeSet::new(),
             totals: Totals::default(),
             finished: Vec::new(),
@@ -831,12 +876,9 @@ impl World {
     /// associations share a bottleneck: a command to one peer waits for at
     /// most one message, not for everything buffered for the others.
     fn send(&mut self, i: usize, conn: ConnId, data: VirtualPayload) {
-        let Some(link) = self.links.get_mut(i, conn) else {
-            return;
-        };
-        link.pending_up += data.len();
-        link.queue.push_back(data);
-        self.start_uplink(i);
+        if self.links.enqueue(i, conn, data) {
+            self.start_uplink(i);
+        }
     }
 
     /// Puts the next message on the wire if the uplink is idle.
@@ -844,7 +886,7 @@ impl World {
         let Some(p) = self.peers.get(i) else {
             return;
         };
-        if p.up_busy {
+        if p.up_busy || self.links.queued(i) == 0 {
             return;
         }
         let (cursor, session, up_bps) = (p.up_cursor, p.session, p.up_bps);
@@ -857,11 +899,7 @@ impl World {
         let Some(conn) = next else {
             return;
         };
-        let Some(data) = self
-            .links
-            .get_mut(i, conn)
-            .and_then(|l| l.queue.pop_front())
-        else {
+        let Some(data) = self.links.dequeue(i, conn) else {
             return;
         };
         #[expect(clippy::cast_precision_loss, reason = "rates")]

@@ -1067,6 +1067,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
 
     /// Sends one coalesced announcement to every open peer of each changed swarm.
     pub(crate) fn flush_announcements(&mut self, now: Instant) {
+        // Runs after every input, and most change nothing to announce.
+        if self.dirty.is_empty() && self.relay_dirty.is_empty() {
+            return;
+        }
         let dirty: Vec<StreamId> = std::mem::take(&mut self.dirty).into_iter().collect();
         let relay_dirty: Vec<StreamId> =
             std::mem::take(&mut self.relay_dirty).into_iter().collect();

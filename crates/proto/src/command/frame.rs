@@ -155,6 +155,18 @@ impl CommandJoiner {
         !self.collected.is_empty()
     }
 
+    /// The payload of `part` if it is a whole command by itself (first and
+    /// last part, within the length limit) and nothing is being collected:
+    /// what [`Self::push`] would return, without copying it.
+    pub fn whole<'a>(&self, part: &'a [u8]) -> Option<&'a [u8]> {
+        let whole = !self.is_collecting()
+            && classify(part) == MessageKind::CommandPart
+            && part.starts_with(&COMMAND_START)
+            && part.ends_with(&COMMAND_END);
+        let body = part.get(MARKER_LEN..part.len().checked_sub(MARKER_LEN)?)?;
+        (whole && body.len() <= self.max_command_len).then_some(body)
+    }
+
     /// Adds one received command part (see [`classify`]).
     pub fn push(&mut self, part: &[u8]) -> Result<Joined, JoinError> {
         if classify(part) != MessageKind::CommandPart {
@@ -233,6 +245,34 @@ mod tests {
         // As in JS, an empty first part leaves nothing collected.
         assert_eq!(j.push(b"cstrdend"), Ok(Joined::Pending));
         assert_eq!(j.push(b"dstr\x04cend"), Err(JoinError::NoFirstPart));
+    }
+
+    #[test]
+    fn a_whole_command_is_what_pushing_it_alone_returns() {
+        let messages: [&[u8]; 9] = [
+            b"cstr\x01\x02cend",
+            b"cstrcend",
+            b"cstr\x01dend",
+            b"dstr\x01cend",
+            b"cstr\x01\x02\x03\x04\x05cend",
+            b"data",
+            b"cstrend",
+            b"cstr",
+            b"",
+        ];
+        for m in messages {
+            let mut fresh = CommandJoiner::new(4);
+            let expected = match fresh.push(m) {
+                Ok(Joined::Complete(body)) => Some(body),
+                _ => None,
+            };
+            let j = CommandJoiner::new(4);
+            assert_eq!(j.whole(m).map(<[u8]>::to_vec), expected, "{m:?}");
+        }
+        // While a split command is collected, nothing is whole.
+        let mut j = CommandJoiner::new(4);
+        assert_eq!(j.push(b"cstr\x01dend"), Ok(Joined::Pending));
+        assert_eq!(j.whole(b"cstr\x01cend"), None);
     }
 
     #[test]

@@ -190,6 +190,11 @@ impl PeerMessageReader {
         if classify(message) == MessageKind::SegmentData {
             return Ok(Incoming::SegmentData(message));
         }
+        // Nearly every command fits one message: decode it in place rather
+        // than copy it into the joining buffer first.
+        if let Some(body) = self.joiner.whole(message) {
+            return Ok(Incoming::Command(PeerCommand::decode(body)?));
+        }
         match self.joiner.push(message)? {
             Joined::Pending => Ok(Incoming::PartialCommand),
             Joined::Complete(payload) => Ok(Incoming::Command(PeerCommand::decode(&payload)?)),

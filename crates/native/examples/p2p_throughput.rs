@@ -133,6 +133,11 @@ async fn main() {
         .collect();
     let a = engine(&tracker_url, &segments, segment_bytes as u64, true).await;
     for (k, data) in files.iter().enumerate() {
+        a.input(Input::Playback {
+            position: k as f64 * 2.0,
+            rate: 1.0,
+        })
+        .await;
         let got = a.load_segment(1, k as i64).await.unwrap();
         assert_eq!(got.len(), data.len());
     }

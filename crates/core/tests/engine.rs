@@ -914,6 +914,43 @@ fn before_the_first_position_report_buffered_requests_are_not_urgent() {
 }
 
 #[test]
+fn a_player_that_never_reports_a_playhead_still_gets_every_segment_it_asks_for() {
+    // Before the first playhead report, the window starts at the earliest
+    // segment asked for; a host that loads one segment after another without
+    // reporting one (a tool, a stuck video element) went past the prefetch
+    // budget from there, and its request was never scheduled.
+    let mut config = Harness::config();
+    config.common.max_prefetch_bytes = 3 * SEG;
+    let mut h = Harness::without_playback(config);
+    for segment in 0..8 {
+        let request = segment as u64 + 1;
+        h.input(Input::LoadSegment {
+            request,
+            stream: 1,
+            segment,
+        });
+        let url = format!("/{segment}.ts");
+        let mut waited = Duration::ZERO;
+        while !h.fetches.iter().any(|(_, u)| u.ends_with(&url)) {
+            assert!(
+                waited < Duration::from_secs(30),
+                "segment {segment} never fetched"
+            );
+            h.advance(Duration::from_millis(250));
+            waited += Duration::from_millis(250);
+            h.take();
+        }
+        h.serve_http(segment);
+        assert!(
+            h.take()
+                .iter()
+                .any(|o| matches!(o, Output::SegmentLoaded { request: r, .. } if *r == request)),
+            "segment {segment} not answered"
+        );
+    }
+}
+
+#[test]
 fn seeding_waits_for_a_new_peers_first_announcement() {
     // A peer announces what it holds right after its channel opens; until
     // then it may hold the very segments we would seed over HTTP.

@@ -528,6 +528,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             bytes += self.size_estimate(t, seg);
             queue.push(seg.clone());
         }
+        // The player's own request is served even beyond the windows and the
+        // budget: before the first playhead report, the window starts at the
+        // earliest segment it asked for, which can be far behind.
+        if let Some(p) = player {
+            if !queue.iter().any(|s| s.id == p.segment) {
+                if let Some(seg) = stream.segment(p.segment) {
+                    queue.push(seg.clone());
+                }
+            }
+        }
         // Live: peers announce segments our playlist does not list yet (it
         // refreshes only every target duration). Fetch those from peers at
         // once; by the player's next refresh they are stored.

@@ -166,6 +166,45 @@ impl Harness {
         conn
     }
 
+    /// A remote peer's offer relayed by tracker 0, answered and opened:
+    /// the answering connection.
+    fn connect_answering(&mut self, remote: &str, offer_id: u8) -> ConnId {
+        let offer = TrackerMessage::Offer(RelayedOffer {
+            info_hash: swarm_info_hash(),
+            peer_id: PeerId::from_binary_string(remote).unwrap(),
+            offer: SessionDescription {
+                kind: SdpType::Offer,
+                sdp: "o".into(),
+            },
+            offer_id: OfferId([offer_id; 20]),
+        });
+        self.input(Input::TrackerMessage {
+            tracker: 0,
+            text: offer.to_json(),
+        });
+        let c = self
+            .take()
+            .iter()
+            .find_map(|o| match o {
+                Output::CreateAnswer { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .expect("the offer is answered");
+        self.input(Input::AnswerCreated {
+            conn: c,
+            sdp: "a".into(),
+        });
+        self.input(Input::ChannelOpen { conn: c });
+        c
+    }
+
+    /// Whether segment data went out on `conn` since the last look.
+    fn sends_data_on(&mut self, conn: ConnId) -> bool {
+        self.sent_on(conn)
+            .iter()
+            .any(|c| matches!(c, PeerCommand::SegmentData(_)))
+    }
+
     /// The remote on `conn` asks for `segment`: what we answer.
     fn request_from(&mut self, conn: ConnId, segment: i64, request_id: i64) -> Vec<PeerCommand> {
         self.input(Input::ChannelMessage {
@@ -598,33 +637,7 @@ fn uploads_beyond_the_slots_are_answered_absent() {
     h.serve_http(0);
     let conn2 = {
         // A second remote through a relayed offer we answer.
-        let info_hash = swarm_info_hash();
-        let offer = TrackerMessage::Offer(RelayedOffer {
-            info_hash,
-            peer_id: PeerId::from_binary_string("-PM0203-secondPeer01").unwrap(),
-            offer: SessionDescription {
-                kind: SdpType::Offer,
-                sdp: "o".into(),
-            },
-            offer_id: OfferId([3; 20]),
-        });
-        h.input(Input::TrackerMessage {
-            tracker: 0,
-            text: offer.to_json(),
-        });
-        let c = h
-            .take()
-            .iter()
-            .find_map(|o| match o {
-                Output::CreateAnswer { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .unwrap();
-        h.input(Input::AnswerCreated {
-            conn: c,
-            sdp: "a".into(),
-        });
-        h.input(Input::ChannelOpen { conn: c });
+        let c = h.connect_answering("-PM0203-secondPeer01", 3);
         h.take();
         c
     };
@@ -636,11 +649,7 @@ fn uploads_beyond_the_slots_are_answered_absent() {
         }))
     };
     h.input(Input::ChannelMessage { conn, data: ask(1) });
-    assert!(
-        h.sent_on(conn)
-            .iter()
-            .any(|c| matches!(c, PeerCommand::SegmentData(_)))
-    );
+    assert!(h.sends_data_on(conn));
     h.input(Input::ChannelMessage {
         conn: conn2,
         data: ask(2),
@@ -1193,35 +1202,7 @@ fn a_segment_only_we_hold_takes_the_upload_slot_of_one_others_hold() {
     hello_from(&mut h, first);
     h.serve_http(0);
     h.serve_http(1);
-    let second = {
-        let offer = TrackerMessage::Offer(RelayedOffer {
-            info_hash: swarm_info_hash(),
-            peer_id: PeerId::from_binary_string("-RS0001-ourPeer00002").unwrap(),
-            offer: SessionDescription {
-                kind: SdpType::Offer,
-                sdp: "o".into(),
-            },
-            offer_id: OfferId([3; 20]),
-        });
-        h.input(Input::TrackerMessage {
-            tracker: 0,
-            text: offer.to_json(),
-        });
-        let c = h
-            .take()
-            .iter()
-            .find_map(|o| match o {
-                Output::CreateAnswer { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .unwrap();
-        h.input(Input::AnswerCreated {
-            conn: c,
-            sdp: "a".into(),
-        });
-        h.input(Input::ChannelOpen { conn: c });
-        c
-    };
+    let second = h.connect_answering("-RS0001-ourPeer00002", 3);
     hello_from(&mut h, second);
     // The second peer holds segment 0; segment 1 only we hold.
     h.input(Input::ChannelMessage {
@@ -1244,11 +1225,7 @@ fn a_segment_only_we_hold_takes_the_upload_slot_of_one_others_hold() {
         conn: first,
         data: ask(0, 1),
     });
-    assert!(
-        h.sent_on(first)
-            .iter()
-            .any(|c| matches!(c, PeerCommand::SegmentData(_)))
-    );
+    assert!(h.sends_data_on(first));
     // The second asks for segment 1: the first peer can get 0 elsewhere.
     h.input(Input::ChannelMessage {
         conn: second,

@@ -191,10 +191,7 @@ impl Announcer {
         if self.connected && self.started {
             self.send_announce(Some(AnnounceEvent::Stopped), Vec::new());
         }
-        for (_, p) in std::mem::take(&mut self.pending) {
-            self.out
-                .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
-        }
+        self.drop_offers(|_, _| true);
         self.connected = false;
         self.next_announce = None;
         self.gathering = None;
@@ -350,19 +347,12 @@ impl Announcer {
                     // nobody did): no answer will come, and each holds a
                     // connection slot a newcomer's offer may need. Offers
                     // still being gathered have not been sent yet.
-                    let gathering = self.gathering.as_ref();
-                    let (unsent, dead): (BTreeMap<_, _>, BTreeMap<_, _>) =
-                        std::mem::take(&mut self.pending)
-                            .into_iter()
-                            .partition(|(id, _)| {
-                                gathering
-                                    .is_some_and(|g| g.offers.iter().any(|o| o.offer_id == *id))
-                            });
-                    self.pending = unsent;
-                    for p in dead.into_values() {
-                        self.out
-                            .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
-                    }
+                    let unsent: Vec<OfferId> = self
+                        .gathering
+                        .as_ref()
+                        .map(|g| g.offers.iter().map(|o| o.offer_id).collect())
+                        .unwrap_or_default();
+                    self.drop_offers(|id, _| !unsent.contains(id));
                 }
                 if let Some(w) = r.warning {
                     self.out.push_back(AnnouncerOutput::Warning(w));
@@ -395,18 +385,7 @@ impl Announcer {
     /// Runs what is due: expired offers, a stuck gathering, the next announce.
     /// `wanted_offers` is how many more connections the swarm wants now.
     pub fn handle_timeout(&mut self, now: Instant, wanted_offers: usize) {
-        let expired: Vec<OfferId> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now >= p.expires)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(p) = self.pending.remove(&id) {
-                self.out
-                    .push_back(AnnouncerOutput::DropOffer { conn: p.conn });
-            }
-        }
+        self.drop_offers(|_, p| now >= p.expires);
         if self.gathering.as_ref().is_some_and(|g| now >= g.deadline) {
             self.finish_gathering(now);
         }
@@ -426,6 +405,19 @@ impl Announcer {
     /// The next thing for the engine to do.
     pub fn poll_output(&mut self) -> Option<AnnouncerOutput> {
         self.out.pop_front()
+    }
+
+    /// Gives up the pending offers `dead` picks: their connections are
+    /// destroyed, and a late answer to one reaches nothing.
+    fn drop_offers(&mut self, dead: impl Fn(&OfferId, &PendingOffer) -> bool) {
+        let out = &mut self.out;
+        self.pending.retain(|id, p| {
+            let drop = dead(id, p);
+            if drop {
+                out.push_back(AnnouncerOutput::DropOffer { conn: p.conn });
+            }
+            !drop
+        });
     }
 
     /// Offers waiting for an answer.

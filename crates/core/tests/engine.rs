@@ -169,6 +169,14 @@ impl Harness {
     /// A remote peer's offer relayed by tracker 0, answered and opened:
     /// the answering connection.
     fn connect_answering(&mut self, remote: &str, offer_id: u8) -> ConnId {
+        let c = self.answer_relayed_offer(remote, offer_id);
+        self.input(Input::ChannelOpen { conn: c });
+        c
+    }
+
+    /// A remote peer's offer relayed by tracker 0 and answered; the channel
+    /// has not reported open.
+    fn answer_relayed_offer(&mut self, remote: &str, offer_id: u8) -> ConnId {
         let offer = TrackerMessage::Offer(RelayedOffer {
             info_hash: swarm_info_hash(),
             peer_id: PeerId::from_binary_string(remote).unwrap(),
@@ -194,7 +202,6 @@ impl Harness {
             conn: c,
             sdp: "a".into(),
         });
-        self.input(Input::ChannelOpen { conn: c });
         c
     }
 
@@ -364,6 +371,51 @@ fn a_connected_peer_gets_our_announcement_and_is_served_like_a_js_peer() {
         })),
         "{sent:?}"
     );
+}
+
+#[test]
+fn messages_before_the_open_event_open_the_channel_and_are_not_lost() {
+    // Seen with webrtc-rs through TURN: the answering side got the
+    // offerer's announcement before its own open event.
+    let mut h = Harness::new(Harness::config());
+    h.connect_peer(remote());
+    h.serve_http(0);
+    h.take();
+    let conn = h.answer_relayed_offer("-PM0203-secondPeer01", 3);
+    h.take();
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: (1..30).collect(),
+            http_loading: vec![],
+        })),
+    });
+    let out = h.take();
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::PeerConnect { .. }))),
+        "{out:?}"
+    );
+    let sent: Vec<PeerCommand> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn: c, data } if *c == conn => command(data),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, PeerCommand::SegmentsAnnouncement(a) if a.loaded.contains(&0))),
+        "ours goes out: {sent:?}"
+    );
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, PeerCommand::SegmentRequest(_))),
+        "theirs was kept, so we ask: {sent:?}"
+    );
+    // The late open event changes nothing: no second announcement.
+    h.input(Input::ChannelOpen { conn });
+    assert_eq!(h.sent_on(conn), vec![]);
 }
 
 #[test]

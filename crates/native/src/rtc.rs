@@ -412,6 +412,7 @@ async fn session(
                         let wait = bucket.lock().await.take(data.len());
                         tokio::time::sleep(wait).await;
                     }
+                    tracing::trace!(conn, bytes = data.len(), "channel send");
                     dc.send(BytesMut::from(&data[..])).await?;
                 }
                 Some(ConnCmd::QueryBuffered) => {
@@ -424,12 +425,14 @@ async fn session(
             },
             event = poll_channel(&channel) => match event {
                 Some(DataChannelEvent::OnOpen) => {
+                    tracing::trace!(conn, "channel open");
                     if !std::mem::replace(&mut opened, true) && !io.send(Input::ChannelOpen { conn }).await {
                         return Ok(());
                     }
                 }
                 Some(DataChannelEvent::OnMessage(message)) => {
                     let data = message.data.freeze();
+                    tracing::trace!(conn, bytes = data.len(), "channel message");
                     if !io.send(Input::ChannelMessage { conn, data }).await {
                         return Ok(());
                     }

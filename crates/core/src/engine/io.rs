@@ -148,7 +148,9 @@ pub enum Input<P> {
         /// The connection.
         conn: ConnId,
     },
-    /// A message arrived on a data channel.
+    /// A message arrived on a data channel. A message on a channel not yet
+    /// reported open opens it (the host's open event may come later; a
+    /// second [`Input::ChannelOpen`] changes nothing).
     ChannelMessage {
         /// The connection.
         conn: ConnId,

@@ -430,6 +430,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             Input::AnswerCreated { conn, sdp } => self.answer_created(now, conn, sdp),
             Input::ChannelOpen { conn } => self.channel_open(now, conn),
             Input::ChannelMessage { conn, data } => {
+                self.open_on_message(now, conn);
                 self.with_conn(now, conn, |c, now| c.handle_message(now, data))
             }
             Input::ChannelBuffered { conn, amount } => {

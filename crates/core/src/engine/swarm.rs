@@ -667,6 +667,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
         let Some(remote) = c.remote else {
             return;
         };
+        if c.open().is_some() {
+            // A second open event: the peer and its state stay.
+            return;
+        }
         // Two links to one peer: both sides keep the one offered by the lower id.
         let offerer = |c: &Conn<P>| if c.we_offered { me } else { remote };
         let this_offerer = offerer(c);
@@ -710,6 +714,24 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                 p.hello();
             }
         });
+    }
+
+    /// A message on a connection that signalled but has not reported its
+    /// channel open: the channel is open (webrtc-rs can deliver an answering
+    /// side's first messages before its open event), so it opens now and
+    /// the message, often the remote's announcement, is not lost.
+    pub(crate) fn open_on_message(&mut self, now: Instant, conn: ConnId) {
+        let Some(&stream) = self.conns.get(&conn) else {
+            return;
+        };
+        let connecting = self
+            .swarms
+            .get(&stream)
+            .and_then(|sw| sw.conns.get(&conn))
+            .is_some_and(|c| matches!(c.state, ConnState::Connecting));
+        if connecting {
+            self.channel_open(now, conn);
+        }
     }
 
     pub(crate) fn channel_closed(&mut self, now: Instant, conn: ConnId) {

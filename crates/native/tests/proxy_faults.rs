@@ -20,9 +20,13 @@ fn media() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../media"))
 }
 
-/// A directory of bad playlists, served at `/bad/`.
+/// A directory of bad playlists, served at `/bad/`: one per test, since the
+/// tests run at once and rewriting a shared file empties it for a moment
+/// (a concurrent read once got an empty playlist).
 fn bad_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("p2pml-proxy-faults-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("p2pml-proxy-faults-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("garbage.m3u8"), "<html>502 Bad Gateway</html>\n").unwrap();
     std::fs::write(

@@ -21,6 +21,7 @@ use p2pml_proto::command::{
 };
 
 use crate::payload::Payload;
+use crate::streams::ListedLog;
 use crate::time::Instant;
 
 /// Below this many buffered bytes an upload counts as drained (the hosts'
@@ -232,6 +233,9 @@ pub struct PeerConnection<P> {
     ours: bool,
     /// Segments the peer (one of ours) relays while receiving them.
     remote_relaying: IdSet,
+    /// When the peer's live playlist listed its newest segments, as its
+    /// `Listed` messages arrived.
+    remote_listed: ListedLog,
     /// When the peer last answered a request of ours with SegmentAbsent.
     refused_at: Option<Instant>,
     download: Option<Download>,
@@ -271,6 +275,7 @@ impl<P: Payload> PeerConnection<P> {
             announced: false,
             ours: false,
             remote_relaying: IdSet::default(),
+            remote_listed: ListedLog::default(),
             refused_at: None,
             download: None,
             next_request_id: first_request_id.rem_euclid(1000),
@@ -343,6 +348,20 @@ impl<P: Payload> PeerConnection<P> {
         }
     }
 
+    /// Tells one of our peers the newest segment our live playlist lists;
+    /// nothing for others.
+    pub fn announce_listed(&mut self, id: i64) {
+        if self.ours {
+            self.send_command(&PeerCommand::Extension(Extension::Listed { id }.to_raw()));
+        }
+    }
+
+    /// When the peer (one of ours) told us its live playlist listed its
+    /// newest segments, as the messages arrived; `None` for other peers.
+    pub fn listed(&self) -> Option<&ListedLog> {
+        self.ours.then_some(&self.remote_listed)
+    }
+
     /// The segment of a relayed upload that still waits for bytes.
     pub fn relay_waiting(&self) -> Option<i64> {
         self.upload
@@ -377,6 +396,26 @@ impl<P: Payload> PeerConnection<P> {
     /// or more than [`UPLOAD_DRAINED`] bytes not yet sent by the channel.
     pub fn is_uploading(&self) -> bool {
         self.upload.is_some() || self.buffered >= UPLOAD_DRAINED
+    }
+
+    /// The segment of the upload in progress, if any.
+    pub fn uploading(&self) -> Option<i64> {
+        self.upload.as_ref().map(|u| u.segment_id)
+    }
+
+    /// Gives up the upload in progress to one of our peers: it gets
+    /// `SegmentAbsent` after the bytes already queued, which stay valid for
+    /// a resume elsewhere. Nothing for other peers (a JS peer drops what
+    /// it received).
+    pub fn preempt_upload(&mut self) -> bool {
+        if !self.ours {
+            return false;
+        }
+        let Some(u) = self.upload.take() else {
+            return false;
+        };
+        self.send_absent(u.segment_id, u.request_id);
+        true
     }
 
     /// Sends our announcement (replaces what the peer knows of us).
@@ -742,6 +781,7 @@ impl<P: Payload> PeerConnection<P> {
                         self.events.push_back(PeerEvent::Announced);
                     }
                 }
+                Some(Extension::Listed { id }) => self.remote_listed.push(id, now),
                 // Other extensions, or a newer peer's: ignored, as JS does.
                 _ => {}
             },

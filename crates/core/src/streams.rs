@@ -1,13 +1,14 @@
 //! Streams (renditions) and their segments, as the player integration
 //! reports them (SPEC §3.5–3.7, §6.3).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 
 use p2pml_proto::identity::{InfoHash, StreamType, stream_swarm_id};
 
 use crate::storage::StreamKey;
+use crate::time::Instant;
 
 /// The host's handle for a stream (hls.js: the playlist URL; Shaka: the
 /// stream id). Any value, unique per engine.
@@ -56,6 +57,8 @@ pub struct Stream {
     pub info_hash: InfoHash,
     /// Segments by id, in playlist order (ids increase along the playlist).
     segments: BTreeMap<i64, SegmentInfo>,
+    /// When our playlist first listed each newest segment (live).
+    pub listed: ListedLog,
 }
 
 impl Stream {
@@ -69,6 +72,7 @@ impl Stream {
             key,
             info_hash,
             segments: BTreeMap::new(),
+            listed: ListedLog::default(),
         }
     }
 
@@ -123,5 +127,100 @@ impl Stream {
     /// Whether the stream holds a segment.
     pub fn contains(&self, id: i64) -> bool {
         self.segments.contains_key(&id)
+    }
+}
+
+/// When a live playlist (ours, or a peer's as its `Listed` extension said)
+/// first listed its newest segments: the last few times its newest id grew.
+/// A playlist lists every id up to its newest, so an id was known from the
+/// first entry at or above it.
+#[derive(Debug, Clone, Default)]
+pub struct ListedLog(VecDeque<(i64, Instant)>);
+
+/// Entries kept: 16 s of 2 s segments; seeding looks back one refresh.
+const LISTED_LOG_LEN: usize = 8;
+
+impl ListedLog {
+    /// Records that the newest listed id is `id` at `now`; ignored unless
+    /// it is newer than the last one recorded.
+    pub fn push(&mut self, id: i64, now: Instant) {
+        if self.0.back().is_none_or(|(last, _)| id > *last) {
+            if self.0.len() == LISTED_LOG_LEN {
+                self.0.pop_front();
+            }
+            self.0.push_back((id, now));
+        }
+    }
+
+    /// When `id` was first listed; `None` if it is not listed yet. For an
+    /// id older than the log, the log's first entry (an upper bound).
+    pub fn listed_at(&self, id: i64) -> Option<Instant> {
+        self.0
+            .iter()
+            .find(|(newest, _)| *newest >= id)
+            .map(|(_, at)| *at)
+    }
+
+    /// The newest id listed.
+    pub fn newest(&self) -> Option<i64> {
+        self.0.back().map(|(id, _)| *id)
+    }
+
+    /// Seconds this playlist lists new segments after `other` does
+    /// (negative: before), the least over the ids both logs recorded as
+    /// their newest: every sample is late by the message's transit, so the
+    /// least is the closest. `None` without a common id.
+    pub fn delay_after(&self, other: &Self) -> Option<f64> {
+        self.0
+            .iter()
+            .filter_map(|(id, at)| {
+                let (_, theirs) = other.0.iter().find(|(o, _)| o == id)?;
+                Some(at.as_secs_f64() - theirs.as_secs_f64())
+            })
+            .reduce(f64::min)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn listed_log_answers_the_first_listing_at_or_above_an_id() {
+        let t = |s: u64| Instant::ZERO + Duration::from_secs(s);
+        let mut log = ListedLog::default();
+        assert_eq!(log.listed_at(5), None);
+        log.push(10, t(1));
+        log.push(9, t(2));
+        log.push(12, t(3));
+        assert_eq!(log.listed_at(4), Some(t(1)));
+        assert_eq!(log.listed_at(11), Some(t(3)));
+        assert_eq!(log.listed_at(13), None);
+        assert_eq!(log.newest(), Some(12));
+        for i in 0..LISTED_LOG_LEN as u64 {
+            log.push(13 + i as i64, t(4 + i));
+        }
+        // The oldest entries are gone: old ids answer the log's first entry.
+        assert_eq!(log.listed_at(10), Some(t(4)));
+    }
+
+    #[test]
+    fn delay_after_is_the_least_over_common_ids() {
+        let ms = |m: u64| Instant::from_millis(m);
+        let mut mine = ListedLog::default();
+        let mut theirs = ListedLog::default();
+        mine.push(5, ms(10_000));
+        assert_eq!(theirs.delay_after(&mine), None);
+        // They joined late: their first entry lists several ids at once.
+        theirs.push(5, ms(11_000));
+        mine.push(6, ms(12_000));
+        theirs.push(6, ms(11_600));
+        mine.push(7, ms(14_000));
+        theirs.push(7, ms(13_500));
+        let d = theirs.delay_after(&mine).unwrap();
+        assert!((d + 0.5).abs() < 1e-9, "{d}");
+        // Seen from them, we listed segment 5 a second before they joined.
+        assert!((mine.delay_after(&theirs).unwrap() + 1.0).abs() < 1e-9);
     }
 }

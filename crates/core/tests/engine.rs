@@ -1105,3 +1105,208 @@ fn a_newcomer_waits_for_peers_before_seeding_the_window_over_http() {
     alone.take();
     assert!(ahead(&alone.fetches) > 0, "no seeding after the grace");
 }
+
+/// A live harness at segment 26 of 0..30, connected to one of our peers
+/// that holds nothing (so that it is never asked: it would not answer).
+fn live_with_our_peer(peers_per_seeder: usize) -> (Harness, ConnId) {
+    let mut config = Harness::config();
+    config.common.peers_per_seeder = peers_per_seeder;
+    // What turns urgent near the playhead must not hold up seeding.
+    config.main.simultaneous_http_downloads = 10;
+    let mut h = Harness::new(config);
+    h.input(Input::Live(true));
+    let ours = PeerId::from_binary_string("-RS0001-ourPeer00001").unwrap();
+    let conn = h.connect_peer(ours);
+    // The harness's player asked for segment 0; it plays near the edge now
+    // (what it fetched for segment 0 on is dropped).
+    h.input(Input::AbortSegment { request: 1 });
+    h.input(Input::Playback {
+        position: 52.0,
+        rate: 1.0,
+    });
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::Extension(
+            Extension::Hello {
+                version: RELAY_VERSION,
+            }
+            .to_raw(),
+        )),
+    });
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement::default())),
+    });
+    serve_all(&mut h);
+    (h, conn)
+}
+
+fn listed(id: i64) -> VirtualPayload {
+    frame(PeerCommand::Extension(Extension::Listed { id }.to_raw()))
+}
+
+/// Our playlist gains segment `id` (two seconds after the last), the
+/// playhead keeping its distance: what we sent our peer.
+fn list_next(h: &mut Harness, conn: ConnId, id: i64) -> Vec<PeerCommand> {
+    h.input(Input::Playback {
+        position: 52.0 + (id - 30) as f64 * 2.0,
+        rate: 1.0,
+    });
+    h.input(Input::UpdateStream {
+        stream: 1,
+        add: vec![segment(id)],
+        remove: vec![id - 30],
+    });
+    h.sent_on(conn)
+}
+
+/// Serves every HTTP fetch seen so far (what turns urgent near the
+/// playhead must not hold the HTTP slots).
+fn serve_all(h: &mut Harness) {
+    h.take();
+    while let Some((_, url)) = h.fetches.first() {
+        let id = url
+            .trim_start_matches("https://cdn.test/")
+            .trim_end_matches(".ts")
+            .parse()
+            .unwrap();
+        h.serve_http(id);
+    }
+}
+
+fn fetched(h: &Harness, id: i64) -> bool {
+    h.fetches
+        .iter()
+        .any(|(_, url)| url.ends_with(&format!("/{id}.ts")))
+}
+
+#[test]
+fn the_first_playlist_to_list_a_live_segment_seeds_it() {
+    // One seeder for the two of us: rendezvous hashing alone would pick
+    // the peer for about half the segments.
+    let (mut h, conn) = live_with_our_peer(10);
+    for id in 30..36 {
+        h.advance(Duration::from_millis(1000));
+        let sent = list_next(&mut h, conn, id);
+        // Our peer is told what our playlist lists.
+        assert!(
+            sent.iter()
+                .any(|c| *c == PeerCommand::Extension(Extension::Listed { id }.to_raw())),
+            "{sent:?}"
+        );
+        h.take();
+        if id > 30 {
+            // The peer's playlist lists segments a second after ours: we
+            // seed each as soon as we list it.
+            assert!(fetched(&h, id), "segment {id} not seeded: {:?}", h.fetches);
+        }
+        serve_all(&mut h);
+        h.advance(Duration::from_millis(1000));
+        h.input(Input::ChannelMessage {
+            conn,
+            data: listed(id),
+        });
+    }
+}
+
+#[test]
+fn a_live_segment_another_playlist_listed_first_is_left_to_it() {
+    // Both of us would seed every segment by rendezvous hashing alone.
+    let (mut h, conn) = live_with_our_peer(1);
+    for id in 30..36 {
+        h.advance(Duration::from_millis(1500));
+        // The peer's playlist lists each segment half a second before ours.
+        h.input(Input::ChannelMessage {
+            conn,
+            data: listed(id),
+        });
+        h.advance(Duration::from_millis(500));
+        list_next(&mut h, conn, id);
+        h.advance(Duration::from_millis(200));
+        h.take();
+        if id > 30 {
+            assert!(!fetched(&h, id), "segment {id} seeded over HTTP");
+        }
+        serve_all(&mut h);
+    }
+}
+
+/// Has the remote on `conn` say it is one of ours.
+fn hello_from(h: &mut Harness, conn: ConnId) {
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::Extension(
+            Extension::Hello {
+                version: RELAY_VERSION,
+            }
+            .to_raw(),
+        )),
+    });
+}
+
+#[test]
+fn a_segment_only_we_hold_takes_the_upload_slot_of_one_others_hold() {
+    let mut config = Harness::config();
+    config.common.max_concurrent_uploads = 1;
+    config.main.simultaneous_http_downloads = 4;
+    let mut h = Harness::new(config);
+    let first = h.connect_peer(PeerId::from_binary_string("-RS0001-ourPeer00001").unwrap());
+    hello_from(&mut h, first);
+    h.serve_http(0);
+    h.serve_http(1);
+    let second = h.connect_answering("-RS0001-ourPeer00002", 3);
+    hello_from(&mut h, second);
+    // The second peer holds segment 0; segment 1 only we hold.
+    h.input(Input::ChannelMessage {
+        conn: second,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement {
+            loaded: vec![0],
+            http_loading: vec![],
+        })),
+    });
+    h.take();
+    let ask = |segment_id, request_id| {
+        frame(PeerCommand::SegmentRequest(SegmentRequest {
+            segment_id,
+            request_id,
+            byte_from: 0,
+        }))
+    };
+    // The first peer's upload of segment 0 takes the one slot.
+    h.input(Input::ChannelMessage {
+        conn: first,
+        data: ask(0, 1),
+    });
+    assert!(h.sends_data_on(first));
+    // The second asks for segment 1: the first peer can get 0 elsewhere.
+    h.input(Input::ChannelMessage {
+        conn: second,
+        data: ask(1, 2),
+    });
+    let out = h.take();
+    let on = |conn: ConnId| -> Vec<PeerCommand> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { conn: c, data } if *c == conn => command(data),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        on(second).contains(&PeerCommand::SegmentData(SegmentData {
+            segment_id: 1,
+            request_id: 2,
+            byte_length: SEG
+        })),
+        "{:?}",
+        on(second)
+    );
+    assert!(
+        on(first).contains(&PeerCommand::SegmentAbsent(SegmentRef {
+            segment_id: 0,
+            request_id: 1
+        })),
+        "{:?}",
+        on(first)
+    );
+}

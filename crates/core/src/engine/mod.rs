@@ -382,6 +382,16 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             } => {
                 if let Some(s) = self.streams.get_mut(&stream) {
                     s.update(add, &remove);
+                    let before = s.listed.newest();
+                    if let Some(last) = s.last().map(|l| l.id) {
+                        s.listed.push(last, now);
+                    }
+                    let newest = s.listed.newest();
+                    if self.live && newest != before {
+                        if let Some(id) = newest {
+                            self.announce_listed(now, stream, id);
+                        }
+                    }
                 }
             }
             Input::Live(live) => {

@@ -842,7 +842,10 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     .values()
                     .map(|sw| sw.open_peers().filter(|(_, p)| p.is_uploading()).count())
                     .sum();
-                let full = uploading >= self.config.common.max_concurrent_uploads;
+                let mut full = uploading >= self.config.common.max_concurrent_uploads;
+                if full {
+                    full = !self.preempt_for_rare(now, stream, conn, segment_id);
+                }
                 let Some(sw) = self.swarms.get(&stream) else {
                     return;
                 };
@@ -969,6 +972,63 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             .get(&stream)
             .map(|sw| self.loaders.get(sw.stream_type).relaying(stream))
             .unwrap_or_default()
+    }
+
+    /// Upload slots are full and `conn` asks for `segment`: if no other peer
+    /// of ours can give it (nobody else holds or relays it, as when we just
+    /// seeded it), frees a slot by giving up an upload to one of our peers
+    /// of a segment another peer holds; that peer resumes it there. A
+    /// segment only we hold is worth more of our uplink than one the swarm
+    /// already has. Returns whether a slot was freed.
+    fn preempt_for_rare(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        conn: ConnId,
+        segment: i64,
+    ) -> bool {
+        let Some(sw) = self.swarms.get(&stream) else {
+            return false;
+        };
+        let elsewhere = |except: ConnId, id: i64| {
+            sw.open_peers()
+                .any(|(c, p)| c != except && (p.has(id) || p.relays(id)))
+        };
+        if elsewhere(conn, segment) {
+            return false;
+        }
+        let victim = sw.open_peers().find_map(|(c, p)| {
+            let id = p.uploading()?;
+            (c != conn && p.is_ours() && id != segment && elsewhere(c, id)).then_some(c)
+        });
+        let Some(victim) = victim else {
+            return false;
+        };
+        let mut freed = false;
+        self.with_conn(now, victim, |p, _| freed = p.preempt_upload());
+        freed
+    }
+
+    /// Tells our peers in the swarm of `stream` that our live playlist now
+    /// lists `id` (the `Listed` extension; JS peers are not sent it).
+    /// Only coordinated seeding reads it.
+    pub(crate) fn announce_listed(&mut self, now: Instant, stream: StreamId, id: i64) {
+        if self.config.common.seeding != crate::config::Seeding::Coordinated {
+            return;
+        }
+        let ours: Vec<ConnId> = self
+            .swarms
+            .get(&stream)
+            .map(|sw| {
+                sw.open_peers()
+                    .filter(|(_, p)| p.is_ours())
+                    .map(|(c, _)| c)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for conn in ours {
+            self.with_conn(now, conn, |p, _| p.announce_listed(id));
+        }
     }
 
     /// Passes bytes of segment `id` on to the relayed uploads waiting for them.

@@ -11,6 +11,10 @@
 //!   carrying the full remaining size, then chunks as they come in; if the
 //!   sender's own download fails, it sends `SegmentAbsent` for the request,
 //!   and the bytes received so far stay valid for a resume.
+//! - `Listed` (code 8, `i`: segment id): the newest segment of a live stream
+//!   the sender's playlist lists, sent when its playlist gains one. Players
+//!   refresh live playlists at different moments; whoever learns of a new
+//!   segment first can seed it (see the core's seeding).
 //!
 //! ```
 //! use p2pml_proto::command::{Extension, PeerCommand};
@@ -28,6 +32,8 @@ use super::typed::RawCommand;
 pub const HELLO_CODE: u8 = 6;
 /// Code of [`Extension::Relaying`].
 pub const RELAYING_CODE: u8 = 7;
+/// Code of [`Extension::Listed`].
+pub const LISTED_CODE: u8 = 8;
 /// The relay protocol version we speak.
 pub const RELAY_VERSION: i64 = 1;
 /// Most ids a `Relaying` list may carry; longer lists are refused (a peer
@@ -47,6 +53,11 @@ pub enum Extension {
         /// Segment external ids.
         ids: Vec<i64>,
     },
+    /// The newest segment the sender's live playlist lists.
+    Listed {
+        /// Segment external id.
+        id: i64,
+    },
 }
 
 impl Extension {
@@ -60,6 +71,10 @@ impl Extension {
             Self::Relaying { ids } => RawCommand {
                 code: RELAYING_CODE,
                 fields: vec![(b'l', Item::IntArray(ids.clone()))],
+            },
+            Self::Listed { id } => RawCommand {
+                code: LISTED_CODE,
+                fields: vec![(b'i', Item::Int(*id))],
             },
         }
     }
@@ -77,6 +92,10 @@ impl Extension {
                     Some(Self::Relaying { ids: ids.clone() })
                 }
                 None => Some(Self::Relaying { ids: Vec::new() }),
+                _ => None,
+            },
+            LISTED_CODE => match raw.get(b'i') {
+                Some(Item::Int(id)) => Some(Self::Listed { id: *id }),
                 _ => None,
             },
             _ => None,
@@ -100,13 +119,20 @@ mod tests {
             ids: (0..65).collect(),
         };
         assert_eq!(Extension::from_raw(&big.to_raw()), None);
+        let listed = Extension::Listed { id: 1_000_000 };
+        assert_eq!(Extension::from_raw(&listed.to_raw()), Some(listed));
+        let bare = RawCommand {
+            code: LISTED_CODE,
+            fields: vec![],
+        };
+        assert_eq!(Extension::from_raw(&bare), None);
         let wrong = RawCommand {
             code: HELLO_CODE,
             fields: vec![(b'v', Item::String("1".into()))],
         };
         assert_eq!(Extension::from_raw(&wrong), None);
         let other = RawCommand {
-            code: 9,
+            code: 99,
             fields: vec![],
         };
         assert_eq!(Extension::from_raw(&other), None);

@@ -26,7 +26,7 @@ mod frame;
 mod item;
 mod typed;
 
-pub use ext::{Extension, HELLO_CODE, MAX_RELAYING_IDS, RELAY_VERSION, RELAYING_CODE};
+pub use ext::{Extension, HELLO_CODE, LISTED_CODE, MAX_RELAYING_IDS, RELAY_VERSION, RELAYING_CODE};
 pub use frame::{
     COMMAND_END, COMMAND_START, CommandJoiner, DEFAULT_MAX_COMMAND_LEN, DEFAULT_MAX_MESSAGE_SIZE,
     Joined, MessageKind, PART_END, PART_START, classify, looks_like_command,

@@ -102,6 +102,12 @@ pub struct Report {
     pub upload_max: u64,
     /// Share of all upload done by the top 10% of sessions.
     pub upload_top10_share: f64,
+    /// The lowest share of P2P among sessions that watched a minute or
+    /// more (each its P2P bytes ÷ bytes delivered to its player): 0 when
+    /// one viewer fetches all over HTTP.
+    pub session_offload_min: f64,
+    /// The 10th percentile of that share over sessions.
+    pub session_offload_p10: f64,
     /// Corrupt deliveries (a bug if not 0).
     pub corrupt: u64,
     /// Tracker messages handled.
@@ -151,6 +157,12 @@ impl Report {
         let total_up: u64 = uploads.iter().sum();
         let top = uploads.len().div_ceil(10);
         let top_sum: u64 = uploads.iter().rev().take(top).sum();
+        let mut shares: Vec<f64> = sessions
+            .iter()
+            .filter(|s| s.delivered > 0 && s.watched_secs >= 60.0)
+            .map(|s| 1.0 - ratio(s.delivered_http, s.delivered).min(1.0))
+            .collect();
+        shares.sort_by(f64::total_cmp);
         let unique_bytes = unique as u64 * scenario.segment_bytes();
         #[expect(clippy::cast_precision_loss, reason = "a ratio")]
         let limit = 1.0 - 1.0 / scenario.viewers.max(1) as f64;
@@ -176,6 +188,8 @@ impl Report {
             upload_p90: percentile(&uploads, 0.9).unwrap_or(0),
             upload_max: uploads.last().copied().unwrap_or(0),
             upload_top10_share: ratio(top_sum, total_up),
+            session_offload_min: shares.first().copied().unwrap_or(0.0),
+            session_offload_p10: percentile(&shares, 0.1).unwrap_or(0.0),
             corrupt: sessions.iter().map(|s| s.corrupt).sum(),
             tracker_messages,
             diagnostics: totals.diagnostics.clone(),
@@ -249,6 +263,15 @@ pub fn side_by_side(p2p: &Report, off: &Report) -> String {
         (
             "upload by top 10% of peers",
             format!("{:.0}%", p2p.upload_top10_share * 100.0),
+            "".into(),
+        ),
+        (
+            "P2P share per session ≥ 1 min: min / p10",
+            format!(
+                "{:.1}% / {:.1}%",
+                p2p.session_offload_min * 100.0,
+                p2p.session_offload_p10 * 100.0
+            ),
             "".into(),
         ),
         (

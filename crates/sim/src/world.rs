@@ -246,8 +246,12 @@ impl World {
                 stats: PeerStats::default(),
                 sources: BTreeMap::new(),
             });
+            // Each viewer joins at a random moment of its share of the
+            // joining period: evenly spaced joins would give players
+            // playlist refreshes in lockstep, which real viewers do not have.
+            let u = f64::from(rng.next_u32()) / (f64::from(u32::MAX) + 1.0);
             #[expect(clippy::cast_precision_loss, reason = "times")]
-            let join = world.sc.join_over_secs * i as f64 / n as f64;
+            let join = world.sc.join_over_secs * (i as f64 + u) / n as f64;
             world.push(Instant::ZERO + secs(join), Ev::Join(i));
         }
         if world.sc.vanish_at_secs > 0.0 {

@@ -1180,55 +1180,101 @@ fn fetched(h: &Harness, id: i64) -> bool {
         .any(|(_, url)| url.ends_with(&format!("/{id}.ts")))
 }
 
-#[test]
-fn the_first_playlist_to_list_a_live_segment_seeds_it() {
-    // One seeder for the two of us: rendezvous hashing alone would pick
-    // the peer for about half the segments.
-    let (mut h, conn) = live_with_our_peer(10);
-    for id in 30..36 {
-        h.advance(Duration::from_millis(1000));
-        let sent = list_next(&mut h, conn, id);
-        // Our peer is told what our playlist lists.
-        assert!(
-            sent.iter()
-                .any(|c| *c == PeerCommand::Extension(Extension::Listed { id }.to_raw())),
-            "{sent:?}"
-        );
-        h.take();
-        if id > 30 {
-            // The peer's playlist lists segments a second after ours: we
-            // seed each as soon as we list it.
-            assert!(fetched(&h, id), "segment {id} not seeded: {:?}", h.fetches);
-        }
-        serve_all(&mut h);
-        h.advance(Duration::from_millis(1000));
+/// Another of our peers, connected through an offer it sent, holding
+/// nothing.
+fn another_of_ours(h: &mut Harness, name: &str, offer_id: u8) -> ConnId {
+    let conn = h.connect_answering(name, offer_id);
+    hello_from(h, conn);
+    h.input(Input::ChannelMessage {
+        conn,
+        data: frame(PeerCommand::SegmentsAnnouncement(Announcement::default())),
+    });
+    serve_all(h);
+    conn
+}
+
+/// Lists segments 30..45, one every 2 s; each peer's playlist lists each
+/// segment `delay` seconds after ours (before, if negative), as its
+/// `Listed` messages say. Which of 31..45 we seeded over HTTP at once (30
+/// is left out: nobody has compared listing times yet).
+fn seeded_with_listers(h: &mut Harness, ours: ConnId, peers: &[(ConnId, f64)]) -> Vec<bool> {
+    // Events at seconds from now: our listing of id at 2 + 2 (id - 30),
+    // each peer's `delay` from it; `None` stands for ours.
+    let mut events: Vec<(f64, i64, Option<ConnId>)> = Vec::new();
+    for id in 30..45 {
+        let ours_at = 2.0 + 2.0 * (id - 30) as f64;
+        events.push((ours_at, id, None));
+        events.extend(peers.iter().map(|(c, d)| (ours_at + d, id, Some(*c))));
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut seeded = Vec::new();
+    let mut now = 0.0;
+    for (at, id, who) in events {
+        h.advance(Duration::from_secs_f64(at - now));
+        now = at;
+        let Some(conn) = who else {
+            let sent = list_next(h, ours, id);
+            // Our peers are told what our playlist lists.
+            assert!(
+                sent.iter()
+                    .any(|c| *c == PeerCommand::Extension(Extension::Listed { id }.to_raw())),
+                "{sent:?}"
+            );
+            h.take();
+            if id > 30 {
+                seeded.push(fetched(h, id));
+            }
+            serve_all(h);
+            continue;
+        };
         h.input(Input::ChannelMessage {
             conn,
             data: listed(id),
         });
     }
+    seeded
 }
 
 #[test]
-fn a_live_segment_another_playlist_listed_first_is_left_to_it() {
-    // Both of us would seed every segment by rendezvous hashing alone.
-    let (mut h, conn) = live_with_our_peer(1);
-    for id in 30..36 {
-        h.advance(Duration::from_millis(1500));
-        // The peer's playlist lists each segment half a second before ours.
-        h.input(Input::ChannelMessage {
-            conn,
-            data: listed(id),
-        });
-        h.advance(Duration::from_millis(500));
-        list_next(&mut h, conn, id);
-        h.advance(Duration::from_millis(200));
-        h.take();
-        if id > 30 {
-            assert!(!fetched(&h, id), "segment {id} seeded over HTTP");
-        }
-        serve_all(&mut h);
-    }
+fn playlists_that_list_a_live_segment_early_share_its_seeding() {
+    // One seeder for all of us; rendezvous decides among the early ones.
+    let (mut h, first) = live_with_our_peer(10);
+    let late = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
+    // The first peer lists 0.3 s after us, within the lead window; the
+    // other 1.5 s after: it never seeds, so we seed whatever rendezvous
+    // does not give the first peer.
+    let seeded = seeded_with_listers(&mut h, first, &[(first, 0.3), (late, 1.5)]);
+    let n = seeded.iter().filter(|s| **s).count();
+    assert!(
+        0 < n && n < seeded.len(),
+        "we seeded {n} of {}",
+        seeded.len()
+    );
+}
+
+#[test]
+fn a_playlist_more_than_the_lead_window_behind_never_seeds() {
+    // Every one of us would seed every segment by rendezvous hashing alone.
+    let (mut h, first) = live_with_our_peer(1);
+    let second = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
+    let seeded = seeded_with_listers(&mut h, first, &[(first, -1.6), (second, -1.4)]);
+    assert!(seeded.iter().all(|s| !s), "{seeded:?}");
+}
+
+#[test]
+fn the_first_two_listers_share_seeding_however_far_apart() {
+    // One seeder for all of us. We list 1.5 s before the next: without the
+    // second lister in the window, we would fetch every segment ourselves
+    // and get none from our peers.
+    let (mut h, first) = live_with_our_peer(10);
+    let third = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
+    let seeded = seeded_with_listers(&mut h, first, &[(first, 1.5), (third, 1.8)]);
+    let n = seeded.iter().filter(|s| **s).count();
+    assert!(
+        0 < n && n < seeded.len(),
+        "we seeded {n} of {}",
+        seeded.len()
+    );
 }
 
 /// Has the remote on `conn` say it is one of ours.

@@ -100,6 +100,8 @@ pub struct EngineOverrides {
     pub relay: Option<bool>,
     /// `CommonConfig::seeding_grace`, in seconds.
     pub seeding_grace_secs: Option<f64>,
+    /// `CommonConfig::seeding_lead_window`, in seconds.
+    pub seeding_lead_window_secs: Option<f64>,
 }
 
 impl Default for Scenario {

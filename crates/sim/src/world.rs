@@ -456,6 +456,12 @@ impl World {
         if let Some(secs) = o.seeding_grace_secs.filter(|s| s.is_finite() && *s >= 0.0) {
             c.seeding_grace = std::time::Duration::from_secs_f64(secs);
         }
+        if let Some(secs) = o
+            .seeding_lead_window_secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            c.seeding_lead_window = std::time::Duration::from_secs_f64(secs);
+        }
         config.main.p2p_disabled = !self.p2p;
         let Some(p) = self.peers.get_mut(i) else {
             return;

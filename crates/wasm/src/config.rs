@@ -175,6 +175,9 @@ pub(crate) fn apply(obj: &JsValue, config: &mut EngineConfig, host: &mut HostCon
     if let Some(v) = millis(obj, "seedingGraceMs") {
         c.seeding_grace = v;
     }
+    if let Some(v) = millis(obj, "seedingLeadWindowMs") {
+        c.seeding_lead_window = v;
+    }
     if let Some(v) = flag(obj, "relay") {
         c.relay = v;
     }
@@ -289,6 +292,11 @@ pub(crate) fn to_js(config: &EngineConfig, host: &HostConfig) -> JsValue {
         &o,
         "seedingGraceMs",
         &JsValue::from_f64(c.seeding_grace.as_secs_f64() * 1000.0),
+    );
+    set(
+        &o,
+        "seedingLeadWindowMs",
+        &JsValue::from_f64(c.seeding_lead_window.as_secs_f64() * 1000.0),
     );
     let seeding = match c.seeding {
         Seeding::Coordinated => "coordinated",

@@ -255,46 +255,55 @@ fn rendezvous_score(key: u64, segment: i64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// A peer whose `Listed` messages arrive at most this many seconds after
-/// our own playlist lists the same segments lists them "at the same time"
-/// as we do (one-way latency, a queued message or two). 0.15 s and 0.25 s
-/// measured worse than 0.3 s on live-short-100 (phases 0.1 s apart),
-/// equal on the 20-viewer scenarios (phases 0.5 s apart).
-const LISTED_SKEW: f64 = 0.3;
-
-/// Who learns of new live segments first, as far as we can tell.
-enum FirstListers {
-    /// A peer's playlist lists them before ours: the first ones seed.
-    Others,
-    /// We are among the first: the rendezvous keys of the peers that list
-    /// them at about the same time.
-    Us(Vec<u64>),
+/// Where we stand among the first to learn of new live segments.
+enum Lead {
+    /// Our playlist lists them more than the lead window after a peer's:
+    /// the earlier ones seed.
+    Behind,
+    /// We are within the window of the first: the rendezvous keys of the
+    /// peers that are too.
+    Within(Vec<u64>),
 }
 
 /// Compares our playlist's listing times (`mine`) with our peers' `Listed`
 /// messages. Players refresh live playlists at different moments, each at
-/// a steady phase; seeding by the first to list a segment starts it up to
-/// a refresh period earlier than seeding by whoever rendezvous hashing
-/// picks among all. A message's transit only makes its sender look later,
-/// so one that arrives before our own listing is proof of an earlier
-/// playlist. Peers that sent no comparable `Listed` take no part; `None`
-/// if none did.
-fn first_listers<P: Payload>(sw: &Swarm<P>, mine: &ListedLog) -> Option<FirstListers> {
-    let mut keys = Vec::new();
-    let mut compared = false;
-    for c in sw.conns.values() {
-        let Some(delay) = c.open().and_then(|p| p.listed()?.delay_after(mine)) else {
-            continue;
-        };
-        compared = true;
-        if delay < 0.0 {
-            return Some(FirstListers::Others);
-        }
-        if delay <= LISTED_SKEW {
-            keys.push(c.rendezvous_key);
-        }
+/// a steady phase; a segment seeded by a peer that lists it early has
+/// longer to spread before the players need it than one seeded by whoever
+/// rendezvous hashing picks among all. The first alone would carry every
+/// segment; the peers within `window` of the first share them. A message's
+/// transit makes its sender look later, so a peer sees itself a little
+/// earlier than others see it: at the window's edge it may seed a segment
+/// another also seeds, never leave one unseeded. Peers that sent no
+/// comparable `Listed` take no part; `None` if none did.
+fn lead<P: Payload>(sw: &Swarm<P>, mine: &ListedLog, window: f64) -> Option<Lead> {
+    let delays: Vec<(u64, f64)> = sw
+        .conns
+        .values()
+        .filter_map(|c| {
+            let delay = c.open()?.listed()?.delay_after(mine)?;
+            Some((c.rendezvous_key, delay))
+        })
+        .collect();
+    if delays.is_empty() {
+        return None;
     }
-    compared.then_some(FirstListers::Us(keys))
+    // Ours is 0; the window reaches at least the second lister, so the
+    // first never seeds alone however far ahead it is.
+    let mut sorted: Vec<f64> = delays.iter().map(|(_, d)| *d).chain([0.0]).collect();
+    sorted.sort_by(f64::total_cmp);
+    let first = sorted.first().copied().unwrap_or(0.0);
+    let second = sorted.get(1).copied().unwrap_or(0.0);
+    let edge = (first + window).max(second);
+    if 0.0 > edge {
+        return Some(Lead::Behind);
+    }
+    Some(Lead::Within(
+        delays
+            .iter()
+            .filter(|(_, d)| *d <= edge)
+            .map(|(k, _)| *k)
+            .collect(),
+    ))
 }
 
 /// How long a peer that refused a request is not asked again (about one
@@ -831,10 +840,13 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                     .streams
                     .get(&stream)
                     .filter(|_| self.live)
-                    .and_then(|s| first_listers(sw, &s.listed));
+                    .and_then(|s| {
+                        let window = self.config.common.seeding_lead_window.as_secs_f64();
+                        lead(sw, &s.listed, window)
+                    });
                 match listed {
-                    Some(FirstListers::Others) => false,
-                    Some(FirstListers::Us(keys)) => {
+                    Some(Lead::Behind) => false,
+                    Some(Lead::Within(keys)) => {
                         let above_me = keys
                             .iter()
                             .filter(|k| rendezvous_score(**k, seg.id) > my_score)

@@ -4,6 +4,8 @@
 //! holding real segments would not fit in memory, and a virtual payload
 //! still proves that every byte range reached the right place.
 
+mod pool;
+
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -46,9 +48,15 @@ impl Payload for Bytes {
         match pieces {
             [one] => one.clone(),
             _ => {
-                let mut out = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+                let len = pieces.iter().map(Bytes::len).sum();
+                if len < pool::MIN_POOLED {
+                    let mut out = BytesMut::with_capacity(len);
+                    pieces.iter().for_each(|p| out.extend_from_slice(p));
+                    return out.freeze();
+                }
+                let mut out = pool::take(len);
                 pieces.iter().for_each(|p| out.extend_from_slice(p));
-                out.freeze()
+                pool::freeze(out)
             }
         }
     }

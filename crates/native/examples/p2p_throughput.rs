@@ -104,6 +104,7 @@ async fn main() {
     let count = mib / segment_mib;
     let dir = std::env::temp_dir().join(format!("p2pml-throughput-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = RemoveOnDrop(dir.clone());
     let segment_bytes = segment_mib << 20;
     let files: Vec<Vec<u8>> = (0..count)
         .map(|k| {
@@ -200,4 +201,14 @@ async fn main() {
         b.stats().p2p_bytes
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes the origin's files (the size of the run) when the run ends: 28
+/// runs once filled the disk.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1235,30 +1235,30 @@ fn seeded_with_listers(h: &mut Harness, ours: ConnId, peers: &[(ConnId, f64)]) -
     seeded
 }
 
+/// With `peers_per_seeder`, two of our peers whose playlists list each
+/// segment `delays` seconds after ours: how many of the segments we seeded,
+/// of how many.
+fn seeded_among(peers_per_seeder: usize, delays: [f64; 2]) -> (usize, usize) {
+    let (mut h, first) = live_with_our_peer(peers_per_seeder);
+    let second = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
+    let seeded = seeded_with_listers(&mut h, first, &[(first, delays[0]), (second, delays[1])]);
+    (seeded.iter().filter(|s| **s).count(), seeded.len())
+}
+
 #[test]
 fn playlists_that_list_a_live_segment_early_share_its_seeding() {
-    // One seeder for all of us; rendezvous decides among the early ones.
-    let (mut h, first) = live_with_our_peer(10);
-    let late = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
-    // The first peer lists 0.3 s after us, within the lead window; the
-    // other 1.5 s after: it never seeds, so we seed whatever rendezvous
-    // does not give the first peer.
-    let seeded = seeded_with_listers(&mut h, first, &[(first, 0.3), (late, 1.5)]);
-    let n = seeded.iter().filter(|s| **s).count();
-    assert!(
-        0 < n && n < seeded.len(),
-        "we seeded {n} of {}",
-        seeded.len()
-    );
+    // One seeder for all of us. The first peer lists 0.3 s after us, within
+    // the lead window; the other 1.5 s after: it never seeds, so we seed
+    // whatever rendezvous does not give the first peer.
+    let (n, of) = seeded_among(10, [0.3, 1.5]);
+    assert!(0 < n && n < of, "we seeded {n} of {of}");
 }
 
 #[test]
 fn a_playlist_more_than_the_lead_window_behind_never_seeds() {
     // Every one of us would seed every segment by rendezvous hashing alone.
-    let (mut h, first) = live_with_our_peer(1);
-    let second = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
-    let seeded = seeded_with_listers(&mut h, first, &[(first, -1.6), (second, -1.4)]);
-    assert!(seeded.iter().all(|s| !s), "{seeded:?}");
+    let (n, of) = seeded_among(1, [-1.6, -1.4]);
+    assert_eq!(n, 0, "we seeded {n} of {of}");
 }
 
 #[test]
@@ -1266,15 +1266,8 @@ fn the_first_two_listers_share_seeding_however_far_apart() {
     // One seeder for all of us. We list 1.5 s before the next: without the
     // second lister in the window, we would fetch every segment ourselves
     // and get none from our peers.
-    let (mut h, first) = live_with_our_peer(10);
-    let third = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
-    let seeded = seeded_with_listers(&mut h, first, &[(first, 1.5), (third, 1.8)]);
-    let n = seeded.iter().filter(|s| **s).count();
-    assert!(
-        0 < n && n < seeded.len(),
-        "we seeded {n} of {}",
-        seeded.len()
-    );
+    let (n, of) = seeded_among(10, [1.5, 1.8]);
+    assert!(0 < n && n < of, "we seeded {n} of {of}");
 }
 
 /// Has the remote on `conn` say it is one of ours.

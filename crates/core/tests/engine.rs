@@ -114,6 +114,17 @@ impl Harness {
         out
     }
 
+    /// The connections the engine closed since the last take, in its order.
+    fn take_closed(&mut self) -> Vec<ConnId> {
+        self.take()
+            .iter()
+            .filter_map(|o| match o {
+                Output::Close { conn } => Some(*conn),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Opens the tracker, has our offers created, and answers the first as
     /// `remote`: returns all offers' connections and the answered one.
     fn answer_first_offer(&mut self, remote: PeerId) -> (Vec<ConnId>, ConnId) {
@@ -650,14 +661,7 @@ fn offers_into_an_empty_swarm_give_their_slots_to_a_newcomer() {
         })
         .to_json(),
     });
-    let mut closed: Vec<ConnId> = h
-        .take()
-        .iter()
-        .filter_map(|o| match o {
-            Output::Close { conn } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let mut closed = h.take_closed();
     closed.sort_unstable();
     assert_eq!(closed, offers);
     // A newcomer's offer is answered now.
@@ -731,14 +735,7 @@ fn connections_that_never_open_are_dropped_and_timers_move_on() {
         h.engine.handle_timeout(h.now);
         h.out.extend(std::iter::from_fn(|| h.engine.poll_output()));
     }
-    let closed: Vec<ConnId> = h
-        .take()
-        .iter()
-        .filter_map(|o| match o {
-            Output::Close { conn } => Some(*conn),
-            _ => None,
-        })
-        .collect();
+    let closed = h.take_closed();
     for conn in &offers {
         assert!(closed.contains(conn), "{conn} still pending: {closed:?}");
     }

@@ -177,6 +177,7 @@ pub(crate) fn bench_browser(args: &[String]) -> anyhow::Result<()> {
         [flag, text] if flag == "--only" => Some(text.as_str()),
         _ => bail!("usage: cargo xtask bench-browser [--only TEXT]"),
     };
+    crate::browser_prerequisites()?;
     crate::web::build_web()?;
     let status = Command::new("cargo")
         .args(["build", "--quiet", "-p", "p2pml-cli"])

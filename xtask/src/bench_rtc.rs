@@ -23,6 +23,7 @@ fn option<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
 
 pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
     let mib = option(args, "--mib", "256");
+    crate::browser_prerequisites()?;
     run(
         "release build of the benchmark programs",
         "cargo",

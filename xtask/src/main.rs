@@ -311,15 +311,29 @@ fn npm_packages_current() -> bool {
     matches!((modified(&installed), modified(&lock)), (Some(i), Some(l)) if i >= l)
 }
 
+/// The npm packages (P2P Media Loader, playwright-core, the web build's tools).
+fn install_npm_packages() -> anyhow::Result<()> {
+    run(
+        "npm packages (P2P Media Loader, typescript, esbuild, binaryen)",
+        "npm",
+        &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        &[],
+    )
+}
+
+/// What a benchmark that drives Chromium needs on a fresh clone: the npm
+/// packages (playwright-core) unless current, and Debian's Chromium.
+pub(crate) fn browser_prerequisites() -> anyhow::Result<()> {
+    if !npm_packages_current() {
+        install_npm_packages()?;
+    }
+    apt_install_unless(CHROMIUM, "chromium")
+}
+
 /// The npm packages (when `npm` is true) and the wasm32 target.
 fn install_tools(npm: bool) -> anyhow::Result<()> {
     if npm {
-        run(
-            "npm packages (P2P Media Loader, typescript, esbuild, binaryen)",
-            "npm",
-            &["ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            &[],
-        )?;
+        install_npm_packages()?;
     }
     run(
         "wasm32 target",

@@ -100,32 +100,45 @@ function answerIn(page, offer) {
 async function nativeToChromium() {
   const page = await newPage();
   const child = spawn(opt.native, ["offer", String(mib)], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => (await lines.next()).value ?? "";
-  const offer = decodeURIComponent((await next()).replace(/^offer /, ""));
-  const answer = await answerIn(page, offer);
-  const cpu0 = await chromiumCpu();
-  child.stdin.write(`answer ${encodeURIComponent(answer)}\n`);
-  const received = await page.evaluate(() => window.benchDone);
-  const chromiumCpuS = (await chromiumCpu()) - cpu0;
-  child.stdin.write("done\n");
-  const result = Object.fromEntries(
-    (await next())
-      .replace(/^result /, "")
-      .split(" ")
-      .map((kv) => kv.split("=")),
-  );
-  child.stdin.end();
-  await new Promise((r) => child.on("exit", r));
-  await page.close();
-  return {
-    path: "native→Chromium",
-    bytes: received.got,
-    seconds: received.ms / 1000,
-    // Both ends: the native process during its transfer, Chromium's processes while receiving.
-    cpuS: Number(result.cpu_s) + chromiumCpuS,
-    openMs: Number(result.open_ms),
-  };
+  const exited = new Promise((r) => child.on("exit", r));
+  try {
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => (await lines.next()).value ?? "";
+    const offer = decodeURIComponent((await next()).replace(/^offer /, ""));
+    const answer = await answerIn(page, offer);
+    const cpu0 = await chromiumCpu();
+    child.stdin.write(`answer ${encodeURIComponent(answer)}\n`);
+    // rtc_bench gives up on a stalled transfer (its run limit): then the page
+    // never completes, so its exit ends the wait too.
+    const received = await Promise.race([
+      page.evaluate(() => window.benchDone),
+      exited.then((code) => ({ exitedEarly: code })),
+    ]);
+    if ("exitedEarly" in received) {
+      throw new Error(`rtc_bench exited (${received.exitedEarly}) before Chromium had every byte`);
+    }
+    const chromiumCpuS = (await chromiumCpu()) - cpu0;
+    child.stdin.write("done\n");
+    const result = Object.fromEntries(
+      (await next())
+        .replace(/^result /, "")
+        .split(" ")
+        .map((kv) => kv.split("=")),
+    );
+    child.stdin.end();
+    await exited;
+    return {
+      path: "native→Chromium",
+      bytes: received.got,
+      seconds: received.ms / 1000,
+      // Both ends: the native process during its transfer, Chromium's processes while receiving.
+      cpuS: Number(result.cpu_s) + chromiumCpuS,
+      openMs: Number(result.open_ms),
+    };
+  } finally {
+    child.kill();
+    await page.close();
+  }
 }
 
 /** Chromium→Chromium: page A offers and sends, page B answers and counts. */
@@ -196,10 +209,20 @@ async function nativeToNative() {
 const rows = [];
 try {
   for (let run = 1; run <= Number(opt.runs); run++) {
-    for (const measure of [nativeToNative, nativeToChromium, chromiumToChromium]) {
-      const row = { run, ...(await measure()) };
-      log(`${row.path} run ${run}: ${(row.bytes / 1e6 / row.seconds).toFixed(0)} MB/s`);
-      rows.push(row);
+    for (const [path, measure] of [
+      ["native→native", nativeToNative],
+      ["native→Chromium", nativeToChromium],
+      ["Chromium→Chromium", chromiumToChromium],
+    ]) {
+      try {
+        const row = { run, ...(await measure()) };
+        log(`${row.path} run ${run}: ${(row.bytes / 1e6 / row.seconds).toFixed(0)} MB/s`);
+        rows.push(row);
+      } catch (e) {
+        // One stalled path costs its row, not the whole table.
+        log(`${path} run ${run} failed: ${e.message}`);
+        rows.push({ run, path, failed: e.message });
+      }
     }
   }
 } finally {
@@ -213,6 +236,10 @@ console.log(
 console.log("| path | run | MB/s | Gbit/s | CPU ms per MB | channel open ms |");
 console.log("|---|---|---|---|---|---|");
 for (const r of rows) {
+  if (r.failed) {
+    console.log(`| ${r.path} | ${r.run} | failed: ${r.failed} | | | |`);
+    continue;
+  }
   const mb = r.bytes / 1e6;
   console.log(
     `| ${r.path} | ${r.run} | ${(mb / r.seconds).toFixed(0)} | ${((mb * 8) / 1000 / r.seconds).toFixed(2)} | ${((r.cpuS * 1000) / mb).toFixed(1)} | ${r.openMs.toFixed(0)} |`,

@@ -2,8 +2,9 @@
 //! messages, side by side in one run — native→native, native→Chromium and
 //! Chromium→Chromium (`tests/browser/bench-rtc.mjs`, in a loopback-only
 //! network namespace) — then native→native through our whole peer protocol
-//! (`crates/native/examples/p2p_throughput.rs`). A benchmark: it prints, it
-//! does not gate.
+//! (`crates/native/examples/p2p_throughput.rs`): `--mib` MiB (256) as
+//! segments of `--segment-mib` MiB (4) loaded one after another, twice, then
+//! as one segment. A benchmark: it prints, it does not gate.
 //!
 //! `cargo xtask bench-seed`: one `p2pml seed` serving a 2 Mb/s live stream
 //! to N native viewers that can only get it from peers
@@ -55,16 +56,25 @@ pub(crate) fn bench_rtc(args: &[String]) -> anyhow::Result<()> {
     let Some(throughput) = throughput.to_str() else {
         bail!("non-UTF-8 path {}", throughput.display());
     };
-    for _ in 0..2 {
+    // As players load: segments of `--segment-mib` one after another, twice;
+    // then once as a single segment (which also measures joining it).
+    let segment = option(args, "--segment-mib", "4");
+    for (label, sizes) in [
+        ("segments", format!("{mib} {segment}")),
+        ("segments", format!("{mib} {segment}")),
+        ("one segment", mib.to_owned()),
+    ] {
         run(
-            "native→native through the whole peer protocol (tracker, engine, our framing)",
+            &format!(
+                "native→native through the whole peer protocol (tracker, engine, our framing), {label}"
+            ),
             "unshare",
             &[
                 "-n",
                 "--",
                 "bash",
                 "-c",
-                &format!("ip link set lo up && exec {throughput} {mib}"),
+                &format!("ip link set lo up && exec {throughput} {sizes}"),
             ],
             &[],
         )?;

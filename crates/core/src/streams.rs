@@ -166,6 +166,18 @@ impl ListedLog {
         self.0.back().map(|(id, _)| *id)
     }
 
+    /// Whether this (a peer's) log still keeps up with `mine`: it lists
+    /// at least the segment before our newest. A peer whose playlist
+    /// stopped growing (its process died while the connection has not yet
+    /// timed out, or its player stalled) falls behind within one segment.
+    pub fn keeps_up_with(&self, mine: &Self) -> bool {
+        match (self.newest(), mine.newest()) {
+            (Some(theirs), Some(ours)) => theirs >= ours - 1,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        }
+    }
+
     /// Seconds this playlist lists new segments after `other` does
     /// (negative: before), the least over the ids both logs recorded as
     /// their newest: every sample is late by the message's transit, so the
@@ -198,6 +210,13 @@ mod tests {
         assert_eq!(log.listed_at(11), Some(t(3)));
         assert_eq!(log.listed_at(13), None);
         assert_eq!(log.newest(), Some(12));
+        let mut mine = ListedLog::default();
+        assert!(log.keeps_up_with(&mine));
+        mine.push(13, t(4));
+        assert!(log.keeps_up_with(&mine), "one segment behind");
+        mine.push(14, t(6));
+        assert!(!log.keeps_up_with(&mine), "two behind: it stopped");
+        assert!(!ListedLog::default().keeps_up_with(&mine));
         for i in 0..LISTED_LOG_LEN as u64 {
             log.push(13 + i as i64, t(4 + i));
         }

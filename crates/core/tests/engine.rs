@@ -1192,16 +1192,22 @@ fn another_of_ours(h: &mut Harness, name: &str, offer_id: u8) -> ConnId {
 
 /// Lists segments 30..45, one every 2 s; each peer's playlist lists each
 /// segment `delay` seconds after ours (before, if negative), as its
-/// `Listed` messages say. Which of 31..45 we seeded over HTTP at once (30
+/// `Listed` messages say, up to the id given (then it falls silent, its
+/// connection still open). Which of 31..45 we seeded over HTTP at once (30
 /// is left out: nobody has compared listing times yet).
-fn seeded_with_listers(h: &mut Harness, ours: ConnId, peers: &[(ConnId, f64)]) -> Vec<bool> {
+fn seeded_with_listers(h: &mut Harness, ours: ConnId, peers: &[(ConnId, f64, i64)]) -> Vec<bool> {
     // Events at seconds from now: our listing of id at 2 + 2 (id - 30),
     // each peer's `delay` from it; `None` stands for ours.
     let mut events: Vec<(f64, i64, Option<ConnId>)> = Vec::new();
     for id in 30..45 {
         let ours_at = 2.0 + 2.0 * (id - 30) as f64;
         events.push((ours_at, id, None));
-        events.extend(peers.iter().map(|(c, d)| (ours_at + d, id, Some(*c))));
+        events.extend(
+            peers
+                .iter()
+                .filter(|(_, _, last)| id <= *last)
+                .map(|(c, d, _)| (ours_at + d, id, Some(*c))),
+        );
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut seeded = Vec::new();
@@ -1236,10 +1242,23 @@ fn seeded_with_listers(h: &mut Harness, ours: ConnId, peers: &[(ConnId, f64)]) -
 /// segment `delays` seconds after ours: how many of the segments we seeded,
 /// of how many.
 fn seeded_among(peers_per_seeder: usize, delays: [f64; 2]) -> (usize, usize) {
+    let seeded = seeded_among_until(peers_per_seeder, delays, i64::MAX);
+    (seeded.iter().filter(|s| **s).count(), seeded.len())
+}
+
+/// As [`seeded_among`], the first peer falling silent after listing
+/// `first_last`: whether we seeded each of 31..45.
+fn seeded_among_until(peers_per_seeder: usize, delays: [f64; 2], first_last: i64) -> Vec<bool> {
     let (mut h, first) = live_with_our_peer(peers_per_seeder);
     let second = another_of_ours(&mut h, "-RS0001-ourPeer00002", 3);
-    let seeded = seeded_with_listers(&mut h, first, &[(first, delays[0]), (second, delays[1])]);
-    (seeded.iter().filter(|s| **s).count(), seeded.len())
+    seeded_with_listers(
+        &mut h,
+        first,
+        &[
+            (first, delays[0], first_last),
+            (second, delays[1], i64::MAX),
+        ],
+    )
 }
 
 #[test]
@@ -1265,6 +1284,19 @@ fn the_first_two_listers_share_seeding_however_far_apart() {
     // and get none from our peers.
     let (n, of) = seeded_among(10, [1.5, 1.8]);
     assert!(0 < n && n < of, "we seeded {n} of {of}");
+}
+
+#[test]
+fn a_lister_whose_playlist_stopped_growing_gives_up_its_seeding_place() {
+    // Every one of us in the window seeds every segment. Both peers list
+    // before us, the first 1.5 s and the second 1.4 s: we are behind and
+    // seed nothing. The first then falls silent after 36 (its process died;
+    // its connection lives on until it times out). From 38 on, we are the
+    // second lister that keeps up, and seed.
+    let seeded = seeded_among_until(1, [-1.5, -1.4], 36);
+    let (before, after) = seeded.split_at(38 - 31);
+    assert!(before.iter().all(|s| !s), "{seeded:?}");
+    assert!(after.iter().all(|s| *s), "{seeded:?}");
 }
 
 /// Has the remote on `conn` say it is one of ours.

@@ -73,6 +73,12 @@ async fn engine(
     {
         config.engine.peer.send_high_water_max = kib << 10;
     }
+    if let Some(kib) = std::env::var("SCTP_WINDOW_KIB")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        config.rtc.sctp_receive_window = kib << 10;
+    }
     if let Ok(url) = std::env::var("TURN_URL") {
         config.rtc.relay_only = true;
         config.rtc.ice_servers = vec![IceServer {

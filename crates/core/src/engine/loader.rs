@@ -274,14 +274,20 @@ enum Lead {
 /// transit makes its sender look later, so a peer sees itself a little
 /// earlier than others see it: at the window's edge it may seed a segment
 /// another also seeds, never leave one unseeded. Peers that sent no
-/// comparable `Listed` take no part; `None` if none did.
+/// comparable `Listed` take no part, nor do those whose playlist stopped
+/// growing (a peer that died keeps its connection until it times out: as
+/// one of the first two listers it would hold a seeding place it never
+/// uses); `None` if none is left.
 fn lead<P: Payload>(sw: &Swarm<P>, mine: &ListedLog, window: f64) -> Option<Lead> {
     let delays: Vec<(u64, f64)> = sw
         .conns
         .values()
         .filter_map(|c| {
-            let delay = c.open()?.listed()?.delay_after(mine)?;
-            Some((c.rendezvous_key, delay))
+            let theirs = c.open()?.listed()?;
+            if !theirs.keeps_up_with(mine) {
+                return None;
+            }
+            Some((c.rendezvous_key, theirs.delay_after(mine)?))
         })
         .collect();
     if delays.is_empty() {
@@ -854,10 +860,20 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
                         above_me < seeders
                     }
                     None => {
+                        let mine = self.streams.get(&stream).map(|s| &s.listed);
                         let above_me = sw
                             .conns
                             .values()
-                            .filter(|c| c.open().is_some() && c.remote.is_some())
+                            .filter(|c| c.remote.is_some())
+                            .filter(|c| {
+                                // Not one of ours whose live playlist stopped growing.
+                                c.open().is_some_and(|p| {
+                                    !self.live
+                                        || p.listed().zip(mine).is_none_or(|(theirs, mine)| {
+                                            theirs.newest().is_none() || theirs.keeps_up_with(mine)
+                                        })
+                                })
+                            })
                             .filter(|c| rendezvous_score(c.rendezvous_key, seg.id) > my_score)
                             .count();
                         above_me < seeders

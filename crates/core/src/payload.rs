@@ -33,6 +33,135 @@ pub trait Payload: Clone + std::fmt::Debug {
     /// The bytes to classify as a command part, if this message can be one.
     /// Real bytes always can; a virtual segment chunk never is.
     fn command_bytes(&self) -> Option<&[u8]>;
+
+    /// Joins a download's pieces while they arrive (see [`Joiner`]).
+    type Joiner: Joiner<Self>;
+}
+
+/// Joins a segment's pieces while they arrive, so that its last piece
+/// finishes it without copying all of it at once.
+///
+/// Joining a whole segment when its last byte comes in keeps the engine
+/// busy (a millisecond for 4 MiB) before it can ask the peer for the next
+/// one, and the channel stands idle meanwhile. A joiner spreads that copy
+/// over the download.
+///
+/// ```
+/// use bytes::Bytes;
+/// use p2pml_core::payload::{Joiner, Payload};
+///
+/// let mut joiner = <Bytes as Payload>::Joiner::default();
+/// joiner.push(&Bytes::from_static(b"seg"), Some(7));
+/// joiner.push(&Bytes::from_static(b"ment"), Some(7));
+/// assert_eq!(joiner.finish(), Bytes::from_static(b"segment"));
+/// ```
+pub trait Joiner<P>: Default + std::fmt::Debug {
+    /// Appends `piece`; `total` is the segment's full length when known.
+    fn push(&mut self, piece: &P, total: Option<u64>);
+
+    /// Keeps only the first `len` bytes.
+    fn truncate(&mut self, len: usize);
+
+    /// Everything pushed, in order, as one payload.
+    fn finish(self) -> P;
+}
+
+/// A joiner that holds the pieces and joins them with [`Payload::concat`]
+/// at the end: for payloads whose join costs nothing.
+#[derive(Debug)]
+pub struct HeldPieces<P>(Vec<P>);
+
+impl<P> Default for HeldPieces<P> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<P: Payload> Joiner<P> for HeldPieces<P> {
+    fn push(&mut self, piece: &P, _total: Option<u64>) {
+        self.0.push(piece.clone());
+    }
+
+    fn truncate(&mut self, len: usize) {
+        truncate_pieces(&mut self.0, len);
+    }
+
+    fn finish(self) -> P {
+        P::concat(&self.0)
+    }
+}
+
+/// Drops the bytes of `pieces` past `len`.
+fn truncate_pieces<P: Payload>(pieces: &mut Vec<P>, len: usize) {
+    let mut at = 0;
+    let keep = pieces
+        .iter()
+        .take_while(|p| {
+            let start = at;
+            at += p.len();
+            start < len
+        })
+        .count();
+    pieces.truncate(keep);
+    let held: usize = pieces.iter().map(P::len).sum();
+    if held > len
+        && let Some(last) = pieces.pop()
+    {
+        let cut = last.len() - (held - len);
+        pieces.push(last.slice(0..cut));
+    }
+}
+
+/// Real bytes, joined into one buffer of the segment's size as they come.
+///
+/// The buffer is taken only once a sixteenth of the announced size has
+/// arrived: a peer that announces 128 MiB and sends a few bytes does not make
+/// us reserve 128 MiB. Until then (and when the size is unknown) the pieces
+/// are held and joined at the end.
+#[derive(Debug, Default)]
+pub struct BytesJoiner {
+    held: Vec<Bytes>,
+    /// The length of `held`.
+    held_len: usize,
+    joined: Option<Vec<u8>>,
+}
+
+impl Joiner<Bytes> for BytesJoiner {
+    fn push(&mut self, piece: &Bytes, total: Option<u64>) {
+        if let Some(buf) = &mut self.joined {
+            buf.extend_from_slice(piece);
+            return;
+        }
+        self.held.push(piece.clone());
+        self.held_len += piece.len();
+        let Some(total) = total.and_then(|t| usize::try_from(t).ok()) else {
+            return;
+        };
+        if self.held.len() < 2 || total < pool::MIN_POOLED || self.held_len < total / 16 {
+            return;
+        }
+        let mut buf = pool::take(total.max(self.held_len));
+        self.held.drain(..).for_each(|p| buf.extend_from_slice(&p));
+        self.held_len = 0;
+        self.joined = Some(buf);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match &mut self.joined {
+            Some(buf) => buf.truncate(len),
+            None => {
+                truncate_pieces(&mut self.held, len);
+                self.held_len = self.held_len.min(len);
+            }
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match self.joined {
+            Some(buf) => pool::freeze(buf),
+            None => <Bytes as Payload>::concat(&self.held),
+        }
+    }
 }
 
 impl Payload for Bytes {
@@ -68,6 +197,8 @@ impl Payload for Bytes {
     fn command_bytes(&self) -> Option<&[u8]> {
         Some(self)
     }
+
+    type Joiner = BytesJoiner;
 }
 
 /// A payload without bytes: which segment it belongs to and which byte range
@@ -157,6 +288,8 @@ impl Payload for VirtualPayload {
             _ => None,
         }
     }
+
+    type Joiner = HeldPieces<Self>;
 }
 
 #[cfg(test)]
@@ -198,5 +331,69 @@ mod tests {
             Bytes::from_static(b"abcd")
         );
         assert_eq!(Payload::slice(&parts[0], 1..2), Bytes::from_static(b"b"));
+    }
+
+    /// `len` bytes of a pattern, in pieces of `piece` bytes.
+    fn pieces(len: usize, piece: usize) -> (Bytes, Vec<Bytes>) {
+        #[expect(clippy::cast_possible_truncation, reason = "a byte pattern")]
+        let whole: Bytes = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+        let parts = (0..len)
+            .step_by(piece)
+            .map(|at| whole.slice(at..(at + piece).min(len)))
+            .collect();
+        (whole, parts)
+    }
+
+    #[test]
+    fn bytes_join_as_they_come_once_a_sixteenth_is_in() {
+        let len = 1 << 20;
+        let (whole, parts) = pieces(len, 65_535);
+        let mut joiner = BytesJoiner::default();
+        for (k, p) in parts.iter().enumerate() {
+            joiner.push(p, Some(len as u64));
+            // 65,535 bytes a piece: the second one passes a sixteenth.
+            assert_eq!(joiner.joined.is_some(), k >= 1, "after piece {k}");
+        }
+        assert_eq!(joiner.finish(), whole);
+    }
+
+    #[test]
+    fn an_announced_size_without_bytes_reserves_nothing() {
+        let mut joiner = BytesJoiner::default();
+        let (_, parts) = pieces(100_000, 10_000);
+        for p in &parts {
+            joiner.push(p, Some(128 << 20));
+        }
+        assert!(joiner.joined.is_none(), "reserved for 100 kB of 128 MiB");
+        // Without a size, pieces are held and joined at the end.
+        let (whole, parts) = pieces(600_000, 65_535);
+        let mut joiner = BytesJoiner::default();
+        parts.iter().for_each(|p| joiner.push(p, None));
+        assert!(joiner.joined.is_none());
+        assert_eq!(joiner.finish(), whole);
+    }
+
+    #[test]
+    fn joiners_truncate_to_an_attempt_boundary_and_go_on() {
+        let len = 1 << 20;
+        let (whole, parts) = pieces(len, 65_535);
+        // Joined buffer, held pieces (no size), and virtual pieces.
+        for total in [Some(len as u64), None] {
+            let mut joiner = BytesJoiner::default();
+            parts[..6].iter().for_each(|p| joiner.push(p, total));
+            // A failed attempt: its last two pieces go, and mid-piece too.
+            joiner.truncate(4 * 65_535 + 10);
+            let rest = whole.slice(4 * 65_535 + 10..len);
+            joiner.push(&rest, total);
+            assert_eq!(joiner.finish(), whole, "size known: {}", total.is_some());
+        }
+        let seg = VirtualPayload::segment(3, 1000);
+        let mut joiner = HeldPieces::default();
+        for at in (0..1000).step_by(100) {
+            joiner.push(&seg.slice(at..at + 100), Some(1000));
+        }
+        joiner.truncate(250);
+        joiner.push(&seg.slice(250..1000), Some(1000));
+        assert_eq!(joiner.finish(), seg);
     }
 }

@@ -20,7 +20,7 @@ use super::io::{Event, FetchId, Output, PlayerRequestId, Source};
 use super::swarm::{ConnState, Swarm};
 use super::{Engine, TYPES};
 use crate::config::Seeding;
-use crate::payload::Payload;
+use crate::payload::{Joiner, Payload};
 use crate::peer::{DownloadError, PeerConnection};
 use crate::storage::{SegmentStorage, SegmentTiming};
 use crate::streams::{ListedLog, SegmentInfo, StreamId};
@@ -69,8 +69,11 @@ pub(super) enum Attempt {
 }
 
 #[derive(Debug)]
-pub(super) struct Download<P> {
+pub(super) struct Download<P: Payload> {
+    /// The pieces as they came, for relays to slice.
     pub(super) chunks: Vec<P>,
+    /// The same bytes, joined while they arrive.
+    joined: P::Joiner,
     pub(super) received: u64,
     pub(super) http_bytes: u64,
     pub(super) total: Option<u64>,
@@ -95,6 +98,7 @@ impl<P: Payload> Download<P> {
     pub(super) fn new() -> Self {
         Self {
             chunks: Vec::new(),
+            joined: P::Joiner::default(),
             received: 0,
             http_bytes: 0,
             total: None,
@@ -113,11 +117,13 @@ impl<P: Payload> Download<P> {
     /// Adds bytes received in order.
     pub(super) fn append(&mut self, data: P) {
         self.received += data.len() as u64;
+        self.joined.push(&data, self.total);
         self.chunks.push(data);
     }
 
     pub(super) fn reset_bytes(&mut self) {
         self.chunks.clear();
+        self.joined = P::Joiner::default();
         self.received = 0;
         self.http_bytes = 0;
     }
@@ -131,6 +137,8 @@ impl<P: Payload> Download<P> {
             };
             self.received -= last.len() as u64;
         }
+        self.joined
+            .truncate(usize::try_from(self.received).unwrap_or(usize::MAX));
     }
 
     /// The bytes held from offset `from` on, as slices of the chunks.
@@ -161,7 +169,7 @@ impl<P: Payload> Download<P> {
 
 /// Downloads of one stream type.
 #[derive(Debug)]
-pub(crate) struct Loader<P> {
+pub(crate) struct Loader<P: Payload> {
     pub(crate) active: Option<StreamId>,
     pub(crate) player: Option<PlayerRequest>,
     pub(crate) last_requested: Option<(StreamId, i64)>,
@@ -1191,7 +1199,7 @@ impl<P: Payload, S: SegmentStorage<P>> Engine<P, S> {
             return;
         };
         self.relay_dirty.insert(stream);
-        let data = P::concat(&d.chunks);
+        let data = d.joined.finish();
         let size = data.len() as u64;
         if d.total.is_some_and(|total| total != size) || size != d.received {
             // Pieces that do not add up are never stored or served.

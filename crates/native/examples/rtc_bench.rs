@@ -9,9 +9,9 @@
     missing_docs
 )]
 //! Raw data-channel throughput with webrtc-rs on 127.0.0.1: ordered,
-//! reliable 64 KiB messages, with the buffered-amount flow control and the
-//! 4 MiB socket buffers our peers use. `cargo xtask bench-rtc` runs it next
-//! to Chromium.
+//! reliable 64 KiB messages, with the buffered-amount flow control, the
+//! socket buffers and the SCTP receive window our peers use (`SCTP_WINDOW_KIB`
+//! sets another window). `cargo xtask bench-rtc` runs it next to Chromium.
 //!
 //! - `rtc_bench local MIB`: two peer connections in this process send MIB
 //!   MiB one way (native→native) and print one result line.
@@ -48,10 +48,26 @@ use webrtc::peer_connection::{
 mod common;
 
 const MESSAGE: usize = 64 << 10;
-/// Our peers' settings: stop writing above 1 MiB buffered, resume below 512 KiB.
-const HIGH_WATER: usize = 1 << 20;
-const LOW_WATER: u32 = 512 << 10;
-const SOCKET_BUFFER: usize = 4 << 20;
+/// Our peers' flow control (`NativeConfig`'s defaults): write while less than
+/// the most the engine queues is buffered, and hear from the channel when it
+/// drains below half the engine's floor.
+fn water_marks() -> (usize, u32) {
+    let peer = p2pml_native::NativeConfig::default().engine.peer;
+    let low = u32::try_from(peer.send_high_water / 2).unwrap_or(u32::MAX);
+    (peer.send_high_water_max, low)
+}
+
+/// Our peers' SCTP receive window ([`p2pml_native::RtcConfig`]'s default), or
+/// `SCTP_WINDOW_KIB` KiB.
+fn sctp_window() -> u32 {
+    std::env::var("SCTP_WINDOW_KIB")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(
+            p2pml_native::RtcConfig::default().sctp_receive_window,
+            |kib| kib << 10,
+        )
+}
 
 /// Where a run stands, for the message of a run that stops on its limit.
 static STEP: AtomicUsize = AtomicUsize::new(0);
@@ -94,12 +110,14 @@ async fn peer() -> Peer {
     let (channel_tx, channels) = mpsc::channel(4);
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .with_sctp_max_receive_buffer_size(4 << 20)
+        .with_sctp_max_receive_buffer_size(sctp_window())
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(settings)
-        .with_runtime(p2pml_native::rtc_runtime(SOCKET_BUFFER))
+        .with_runtime(p2pml_native::rtc_runtime(
+            p2pml_native::RtcConfig::default().socket_buffer,
+        ))
         .with_handler(Arc::new(Events {
             gathered: gathered_tx,
             channel: channel_tx,
@@ -135,14 +153,15 @@ async fn wait_open(dc: &Arc<dyn DataChannel>) {
 /// Sends `total` bytes in 64 KiB messages with buffered-amount flow control;
 /// returns when the last message is handed to the channel.
 async fn send_all(dc: &Arc<dyn DataChannel>, total: usize) {
-    dc.set_buffered_amount_low_threshold(LOW_WATER)
+    let (high_water, low_water) = water_marks();
+    dc.set_buffered_amount_low_threshold(low_water)
         .await
         .expect("threshold");
     let message = vec![0xA5u8; MESSAGE];
     let mut sent = 0;
     STEP.store(2, Ordering::Relaxed);
     while sent < total {
-        if dc.outstanding_bytes().await.expect("buffered") >= HIGH_WATER {
+        if dc.outstanding_bytes().await.expect("buffered") >= high_water {
             // webrtc 0.21.1 sometimes never raises the low-water event (a run
             // stopped with every byte received and the sender waiting), so look
             // again after a while, as our peers do (crates/native/src/rtc.rs).

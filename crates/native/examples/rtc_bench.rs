@@ -54,7 +54,7 @@ const MESSAGE: usize = 64 << 10;
 /// measured drain rate within its floor and cap: the cap (8 MiB) between
 /// native peers on loopback (hundreds of MB/s), the floor (1 MiB) toward
 /// Chromium (about 25 MB/s here). Toward Chromium a fixed 8 MiB mark stalled
-/// webrtc 0.21's sender in 3 of 4 runs of 256 MiB, and 4 MiB in 1 of 3.
+/// webrtc 0.21's sender in 4 of 5 runs of 256 MiB, and 4 MiB in 1 of 3.
 fn water_marks(toward_chromium: bool) -> (usize, u32) {
     let peer = p2pml_native::NativeConfig::default().engine.peer;
     let low = u32::try_from(peer.send_high_water / 2).unwrap_or(u32::MAX);
